@@ -1,0 +1,101 @@
+"""The `kerasft` command: run a recipe, re-export a run, predict with an export."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from kerasft.errors import UserError
+
+
+def user_errors(command):
+    """Bad input: one line on stderr and exit code 2; with --debug, the traceback too."""
+
+    @click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
+    @functools.wraps(command)
+    def wrapper(*args, debug: bool, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except UserError as error:
+            if debug:
+                raise
+            click.echo(f"kerasft: error: {error}", err=True)
+            sys.exit(error.exit_code)
+        except KeyboardInterrupt:
+            click.echo("kerasft: interrupted", err=True)
+            sys.exit(130)
+        except Exception as error:
+            from kerasft.export import ExportError
+
+            if debug or not isinstance(error, ExportError):
+                raise
+            click.echo(f"kerasft: export failed: {error}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(package_name="kerasft")
+def main():
+    """Fine-tune Hugging Face transformer text classifiers with TensorFlow/Keras."""
+
+
+@main.command()
+@click.argument("recipe_path", metavar="RECIPE", type=click.Path(path_type=Path))
+@click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
+@click.option("--run-name", help="Folder name of this run (default: <recipe>-<timestamp>).")
+@click.option("--output-dir", default="runs", show_default=True, type=click.Path(path_type=Path), help="Where run folders go.")
+@click.option("--tensorboard-dir", default="tensorboard_logs", show_default=True, type=click.Path(path_type=Path), help="TensorBoard event files go in <dir>/<run-name>/.")
+@click.option("--strategy", default="auto", show_default=True, help="tf.distribute strategy: auto, default, one-device, mirrored, multi-worker.")
+@user_errors
+def run(recipe_path, overrides, run_name, output_dir, tensorboard_dir, strategy):
+    """Train, evaluate and export RECIPE, with KEY=VALUE overrides (e.g. train.epochs=3)."""
+    from kerasft.recipe import apply_overrides, load_recipe
+
+    recipe = apply_overrides(load_recipe(recipe_path), list(overrides))
+    from kerasft.runner import run_recipe
+
+    run_recipe(recipe, output_dir=output_dir, run_name=run_name, tensorboard_dir=tensorboard_dir, strategy_name=strategy)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--checkpoint", help="A checkpoint prefix, e.g. RUN_DIR/checkpoints/epoch-2 (default: the newest).")
+@user_errors
+def export(run_dir, checkpoint):
+    """Export RUN_DIR's saved weights again, as the next version of its SavedModel."""
+    from kerasft.runner import reexport
+
+    path, facts = reexport(run_dir, checkpoint)
+    click.echo(f"kerasft: exported {facts['checkpoint']} to {path}")
+
+
+@main.command()
+@click.argument("export_dir", type=click.Path(path_type=Path))
+@click.argument("texts", nargs=-1)
+@click.option("--file", "text_file", type=click.Path(path_type=Path), help="Read texts from FILE, one per line.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list like a Hugging Face pipeline's output.")
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@user_errors
+def predict(export_dir, texts, text_file, as_json, batch_size):
+    """Classify TEXTS (or --file) with the SavedModel in EXPORT_DIR."""
+    from kerasft.serve import predict as predict_texts
+
+    texts = list(texts)
+    if text_file is not None:
+        if not text_file.is_file():
+            raise UserError(f"text file not found: {text_file}")
+        texts += text_file.read_text(encoding="utf-8").splitlines()
+    if not texts:
+        raise UserError("no texts: pass them as arguments or with --file FILE")
+    results = predict_texts(export_dir, texts, batch_size=batch_size)
+    if as_json:
+        click.echo(json.dumps(results, ensure_ascii=False))
+    else:
+        for result in results:
+            click.echo(f"{result['label']}\t{result['score']:.4f}")

@@ -1,0 +1,238 @@
+"""Data: load the splits with `datasets`, map labels to ids, tokenize, and convert with `to_tf_dataset`.
+
+Every split comes out with two canonical columns, ``text`` (str) and ``label``
+(a ``ClassLabel`` whose names come from the training split), whatever the
+source called them::
+
+    splits, label_names = load_splits(recipe.data, seed=42)
+    tokenized = tokenize(splits, tokenizer, max_length=128)
+    train_ds = to_tf_dataset(tokenized["train"], tokenizer, batch_size=32, shuffle=True)
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import datasets
+from datasets import ClassLabel, DatasetDict
+
+from kerasft.errors import UserError
+from kerasft.hub import require_hub
+
+datasets.disable_progress_bars()  # per-split bars for every map and filter drown the training log
+
+SPLITS = ("train", "validation", "test")
+TEXT, LABEL = "text", "label"
+
+# File suffix -> (datasets builder, builder options).
+FORMATS = {
+    ".csv": ("csv", {}),
+    ".tsv": ("csv", {"sep": "\t"}),
+    ".txt": ("csv", {"quoting": csv.QUOTE_NONE}),  # `text;label` lines: quotes are part of the text
+    ".json": ("json", {}),
+    ".jsonl": ("json", {}),
+    ".parquet": ("parquet", {}),
+}
+
+
+def load_splits(data, seed: int) -> tuple[DatasetDict, list[str]]:
+    """Loads train/validation/test with canonical ``text``/``label`` columns and returns the label names."""
+    raw = _load_raw(data)
+    splits = DatasetDict({name: _canonical_columns(split, name, data) for name, split in raw.items()})
+    splits = DatasetDict({name: _drop_empty_texts(split, name) for name, split in splits.items()})
+    splits, label_names = encode_labels(splits)
+    splits = _carve_missing_splits(splits, data, seed)
+    for name, count in (("train", data.train_samples), ("validation", data.validation_samples), ("test", data.test_samples)):
+        if count is not None and count < len(splits[name]):
+            splits[name] = splits[name].shuffle(seed=seed).select(range(count))
+    return splits, label_names
+
+
+def _load_raw(data) -> dict[str, datasets.Dataset]:
+    local = {name: getattr(data, name) for name in SPLITS if getattr(data, name)}
+    if local:
+        loaded = {name: load_file(path, data.sep, data.columns) for name, path in local.items()}
+        if "train" not in loaded:
+            raise UserError("data.validation/data.test are set but data.train is not: set data.train=<file>")
+        return loaded
+    require_hub("dataset", data.hub, fix="download it once with a network, or set data.train=<file> (and data.validation/data.test) to local files")
+    try:
+        loaded = datasets.load_dataset(data.hub, data.hub_config)
+    except (FileNotFoundError, ValueError, datasets.exceptions.DatasetNotFoundError) as error:
+        raise UserError(f"cannot load hub dataset {data.hub!r}: {_first_line(error)}") from error
+    unknown = set(loaded) - set(SPLITS)
+    if "train" not in loaded:
+        raise UserError(f"hub dataset {data.hub!r} has no 'train' split (it has {', '.join(loaded)})")
+    return {name: split for name, split in loaded.items() if name not in unknown}
+
+
+def load_file(path: str, sep: str | None = None, columns: list[str] | None = None) -> datasets.Dataset:
+    """Loads one local data file through `datasets.load_dataset`, choosing the builder by suffix."""
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(f"data file not found: {file} (check the path, or the recipe's data.train/validation/test)")
+    suffix = file.suffix.lower()
+    if suffix not in FORMATS:
+        raise UserError(f"data file {file}: unknown format {suffix!r}; use one of {', '.join(FORMATS)}")
+    builder, options = FORMATS[suffix]
+    options = dict(options)
+    if builder == "csv":
+        if suffix == ".txt":
+            if not sep or not columns:
+                raise UserError(f"data file {file}: .txt files need data.sep and data.columns (e.g. data.sep=';' data.columns=text,label)")
+            _check_delimited_lines(file, sep, len(columns))
+        if sep:
+            options["sep"] = sep
+        if columns:
+            options["column_names"] = columns
+        options["keep_default_na"] = False  # a text that reads "NA" or "null" is a text, not a missing value
+    if suffix != ".parquet":
+        _check_utf8(file)
+    try:
+        loaded = datasets.load_dataset(builder, data_files=str(file), split="train", **options)
+    except Exception as error:  # the builders raise many kinds; each cause is a problem in the file
+        raise UserError(f"data file {file} could not be read: {_first_line(_root_cause(error))}") from error
+    if len(loaded) == 0:
+        raise UserError(f"data file {file} has no rows")
+    return loaded
+
+
+def _check_utf8(file: Path) -> None:
+    with file.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise UserError(f"data file {file} line {number}: not valid UTF-8 ({error.reason} at byte {error.start}); re-save the file as UTF-8") from None
+
+
+def _check_delimited_lines(file: Path, sep: str, fields: int) -> None:
+    with file.open(encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            line = line.rstrip("\r\n")
+            if line and line.count(sep) != fields - 1:
+                raise UserError(
+                    f"data file {file} line {number}: expected {fields} fields separated by {sep!r}, "
+                    f"found {line.count(sep) + 1}; fix that line or check data.sep/data.columns"
+                )
+
+
+def _canonical_columns(split: datasets.Dataset, name: str, data) -> datasets.Dataset:
+    for role, column in (("text", data.text_column), ("label", data.label_column)):
+        if column not in split.column_names:
+            raise UserError(
+                f"{name} split has no {role} column {column!r} (columns: {', '.join(split.column_names)}); "
+                f"set data.{role}_column=<name>, or data.columns=... for files without a header"
+            )
+    split = split.select_columns([data.text_column, data.label_column])
+    renames = {old: new for old, new in ((data.text_column, TEXT), (data.label_column, LABEL)) if old != new}
+    return split.rename_columns(renames) if renames else split
+
+
+def _drop_empty_texts(split: datasets.Dataset, name: str) -> datasets.Dataset:
+    kept = split.filter(lambda row: isinstance(row[TEXT], str) and row[TEXT].strip() != "")
+    dropped = len(split) - len(kept)
+    if dropped:
+        print(f"kerasft: dropped {dropped} empty or missing texts from the {name} split")
+    if len(kept) == 0:
+        raise UserError(f"the {name} split has no non-empty texts")
+    return kept
+
+
+def encode_labels(splits: DatasetDict) -> tuple[DatasetDict, list[str]]:
+    """Makes ``label`` a ClassLabel in every split, with the names found in train in a stable order.
+
+    String labels are sorted (``["anger", "fear", "joy", ...]``); integer labels keep their ids
+    (names ``"0"``, ``"1"``, ...); a ClassLabel from the hub keeps its own names.
+    """
+    feature = splits["train"].features[LABEL]
+    if isinstance(feature, ClassLabel):
+        names = list(feature.names)
+    else:
+        values = _label_values(splits["train"], "train")
+        if all(isinstance(value, str) for value in values):
+            names = sorted(values)
+        elif all(isinstance(value, int) and value >= 0 for value in values):
+            names = [str(index) for index in range(max(values) + 1)]
+        else:
+            raise UserError("labels must be all strings or all non-negative integers; found " + ", ".join(sorted(map(repr, values))[:5]))
+    if len(names) < 2:
+        raise UserError(f"the train split has a single label ({names[0]!r}); a classifier needs at least two")
+    target = ClassLabel(names=names)
+    index = {label: number for number, label in enumerate(names)}
+    encoded = {}
+    for name, split in splits.items():
+        feature = split.features[LABEL]
+        if feature != target:
+            to_name = feature.int2str if isinstance(feature, ClassLabel) else str
+            unseen = sorted({to_name(value) for value in _label_values(split, name)} - set(names))
+            if unseen:
+                raise UserError(f"the {name} split has labels not seen in train: {', '.join(map(repr, unseen[:5]))}; fix the data or add examples of them to train")
+            features = split.features.copy()
+            features[LABEL] = target
+            split = split.map(lambda batch: {LABEL: [index[to_name(value)] for value in batch[LABEL]]}, batched=True, features=features)
+        encoded[name] = split
+    return DatasetDict(encoded), names
+
+
+def _label_values(split: datasets.Dataset, name: str) -> set:
+    values = set(split.unique(LABEL))
+    if None in values:
+        raise UserError(f"the {name} split has rows with no label; fill them in or remove them")
+    return values
+
+
+def _carve_missing_splits(splits: DatasetDict, data, seed: int) -> DatasetDict:
+    """A missing validation or test split is carved from train, seeded and stratified by label."""
+    for name, fraction in (("test", data.test_fraction), ("validation", data.validation_fraction)):
+        if name in splits:
+            continue
+        try:
+            parts = splits["train"].train_test_split(test_size=fraction, seed=seed, stratify_by_column=LABEL)
+        except ValueError:  # a class too small to stratify: fall back to a plain seeded split
+            parts = splits["train"].train_test_split(test_size=fraction, seed=seed)
+        splits["train"], splits[name] = parts["train"], parts["test"]
+        print(f"kerasft: no {name} split given; carved {len(splits[name])} examples ({fraction:.0%}) from train")
+    return DatasetDict({name: splits[name] for name in SPLITS})
+
+
+def resolve_max_length(tokenizer, config, requested: int | None) -> int:
+    """The recipe's max_length, else the smallest of the tokenizer's and the model's limits (and 512)."""
+    if requested is not None:
+        return requested
+    limits = [512, tokenizer.model_max_length, getattr(config, "max_position_embeddings", 512)]
+    return int(min(limit for limit in limits if limit))
+
+
+def tokenize(splits: DatasetDict, tokenizer, max_length: int) -> DatasetDict:
+    """Adds the tokenizer's inputs to every split: truncated, not padded (batches pad themselves)."""
+    return splits.map(
+        lambda batch: tokenizer(batch[TEXT], truncation=True, max_length=max_length),
+        batched=True,
+        desc="tokenizing",
+    )
+
+
+def to_tf_dataset(split: datasets.Dataset, tokenizer, batch_size: int, shuffle: bool):
+    """A tf.data pipeline of padded batches, ``({input_ids, attention_mask, ...}, label)``, in input order unless shuffled."""
+    from transformers import DataCollatorWithPadding
+
+    return split.to_tf_dataset(
+        columns=list(tokenizer.model_input_names),
+        label_cols=LABEL,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        collate_fn=DataCollatorWithPadding(tokenizer, return_tensors="np"),
+    )
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__
+    return error
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"

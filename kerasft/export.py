@@ -1,0 +1,195 @@
+"""Export: a versioned SavedModel for TF Serving that takes raw text and answers label names.
+
+``serving_default`` takes ``text`` (a batch of UTF-8 strings) and tokenizes in the graph
+with tensorflow-text, exactly as training did; ``predict_ids`` takes ``input_ids`` and
+``attention_mask`` for clients that tokenize themselves. Both return ``probabilities``,
+``label_id``, ``label`` and ``score``. The model is copied without its optimizer first,
+so Adam's slots are not exported.
+
+    path = export_model(model, tokenizer, label_names, max_length, run_dir / "export", "emotion")
+    # -> run_dir/export/emotion/1, then .../2 on the next export: a version is never overwritten
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from kerasft.files import write_json
+
+METADATA = Path("assets.extra") / "kerasft.json"  # TF Serving ignores assets.extra but for warm-up files
+PARITY_TOLERANCE = 1e-4
+
+
+class ExportError(Exception):
+    """The SavedModel on disk does not answer like the trained model: nothing was published."""
+
+
+def in_graph_normalizer(tokenizer):
+    """The Python tokenizer's BertNormalizer, as TF ops; None where the tokenizer is not WordPiece.
+
+    TFBertTokenizer's own lower-casing is Unicode case folding plus NFKC, which differs from
+    the Python tokenizer on e.g. "ß" and full-width letters: so kerasft lower-cases, strips
+    accents and cleans control characters itself, and asks TFBertTokenizer for no normalization.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return None
+    spec = json.loads(backend.to_str())
+    normalizer, model = spec.get("normalizer") or {}, spec.get("model") or {}
+    if normalizer.get("type") != "BertNormalizer" or model.get("type") != "WordPiece":
+        return None
+    lowercase = bool(normalizer.get("lowercase"))
+    strip_accents = normalizer.get("strip_accents")
+    strip_accents = lowercase if strip_accents is None else bool(strip_accents)  # BERT's rule: None follows lowercase
+    clean_text = bool(normalizer.get("clean_text", True))
+    import tensorflow_text as tf_text
+
+    def normalize(text):
+        if clean_text:  # drop control/format characters except whitespace, as BERT's _clean_text does
+            text = tf.strings.regex_replace(text, r"[^\P{C}\t\n\r]", "")
+        if lowercase:  # Python lower-cases a final capital sigma to ς; tf.strings.lower gives σ
+            text = tf.strings.regex_replace(text, r"(\pL)Σ(\PL|$)", "\\1ς\\2")
+            text = tf.strings.lower(text, encoding="utf-8")
+        if strip_accents:
+            text = tf.strings.regex_replace(tf_text.normalize_utf8(text, "NFD"), r"\p{Mn}", "")
+        return text
+
+    return normalize
+
+
+class TextClassifierModule(tf.Module):
+    """The exported object: a model without optimizer, an optional in-graph tokenizer, the label names."""
+
+    def __init__(self, model, tokenizer, label_names: list[str], max_length: int):
+        super().__init__()
+        self.model = model
+        self.label_names = tf.constant(label_names)
+        self.input_names = [name for name in tokenizer.model_input_names if name != "token_type_ids"]
+        self.normalize = in_graph_normalizer(tokenizer)
+        self.text_tokenizer = None
+        if self.normalize is not None:
+            from transformers import TFBertTokenizer
+
+            vocab = [token for token, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])]
+            self.text_tokenizer = TFBertTokenizer(
+                vocab_list=vocab,
+                do_lower_case=False,  # normalize() did it, the Python tokenizer's way
+                cls_token_id=tokenizer.cls_token_id,
+                sep_token_id=tokenizer.sep_token_id,
+                pad_token_id=tokenizer.pad_token_id,
+                max_length=max_length,
+                padding="longest",
+            )
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, None], tf.int32, name="input_ids"),
+            tf.TensorSpec([None, None], tf.int32, name="attention_mask"),
+        ]
+    )
+    def predict_ids(self, input_ids, attention_mask):
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        logits = self.model({name: inputs[name] for name in self.input_names}, training=False).logits
+        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+        label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
+        return {
+            "probabilities": probabilities,
+            "label_id": label_id,
+            "label": tf.gather(self.label_names, label_id),
+            "score": tf.reduce_max(probabilities, axis=-1),
+        }
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def predict_text(self, text):
+        tokens = self.text_tokenizer(self.normalize(text))
+        return self.predict_ids(tf.cast(tokens["input_ids"], tf.int32), tf.cast(tokens["attention_mask"], tf.int32))
+
+    def signatures(self) -> dict:
+        ids = self.predict_ids.get_concrete_function()
+        if self.text_tokenizer is None:
+            return {"serving_default": ids, "predict_ids": ids}
+        return {"serving_default": self.predict_text.get_concrete_function(), "predict_ids": ids}
+
+
+def copy_without_optimizer(model):
+    """A fresh copy of the model with the same weights and no optimizer.
+
+    Called outside any strategy scope, so the copy's variables are plain ones even when
+    the trained model's are mirrored across replicas.
+    """
+    from transformers import TFAutoModelForSequenceClassification
+
+    copy = TFAutoModelForSequenceClassification.from_config(model.config)
+    copy(copy.dummy_inputs, training=False)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def next_version(model_dir: Path) -> int:
+    versions = [int(entry.name) for entry in model_dir.iterdir() if entry.name.isdigit()] if model_dir.is_dir() else []
+    return max(versions, default=0) + 1
+
+
+def export_model(model, tokenizer, label_names, max_length, export_root: Path, model_name: str, parity_texts=None, parity_probabilities=None) -> tuple[Path, dict]:
+    """Writes ``export_root/model_name/<next version>/`` atomically; returns its path and export facts.
+
+    With ``parity_texts``, the SavedModel written to disk is reloaded and run on those raw texts;
+    its argmax must equal the in-memory model's everywhere and its probabilities lie within 1e-4.
+    """
+    module = TextClassifierModule(copy_without_optimizer(model), tokenizer, label_names, max_length)
+    model_dir = export_root / model_name
+    model_dir.mkdir(parents=True, exist_ok=True)
+    staging = model_dir / f".staging-{os.getpid()}"  # TF Serving loads only all-digit folder names
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        tf.saved_model.save(module, str(staging), signatures=module.signatures())
+        facts = {
+            "model_name": model_name,
+            "raw_text_signature": module.text_tokenizer is not None,
+            "max_length": max_length,
+            "label_names": list(label_names),
+            "signatures": sorted(module.signatures()),
+        }
+        if module.text_tokenizer is None:
+            facts["note"] = (
+                f"{type(tokenizer).__name__} has no in-graph equivalent here: the export takes token ids "
+                "(input_ids, attention_mask) only; clients must tokenize with the checkpoint's tokenizer"
+            )
+        elif parity_texts is not None:
+            facts["parity"] = check_parity(staging, parity_texts, parity_probabilities)
+        write_json(staging / METADATA, facts)
+        version = next_version(model_dir)
+        while True:
+            target = model_dir / str(version)
+            if not target.exists():
+                os.rename(staging, target)  # atomic: TF Serving never sees a half-written version
+                break
+            version += 1
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    facts["path"] = str(target)
+    facts["version"] = version
+    return target, facts
+
+
+def check_parity(saved_dir: Path, texts: list[str], expected: np.ndarray, batch_size: int = 64) -> dict:
+    """Runs the SavedModel's raw-text signature on ``texts`` and compares with ``expected`` probabilities."""
+    serve = tf.saved_model.load(str(saved_dir)).signatures["serving_default"]
+    got = np.concatenate(
+        [serve(text=tf.constant(texts[start : start + batch_size]))["probabilities"].numpy() for start in range(0, len(texts), batch_size)]
+    )
+    argmax_agreement = float((got.argmax(axis=1) == expected.argmax(axis=1)).mean())
+    max_difference = float(np.abs(got - expected).max())
+    result = {"examples": len(texts), "argmax_agreement": argmax_agreement, "max_probability_difference": max_difference, "tolerance": PARITY_TOLERANCE}
+    if argmax_agreement < 1.0 or max_difference > PARITY_TOLERANCE:
+        raise ExportError(
+            f"the exported model disagrees with the trained one on the test texts (argmax agreement {argmax_agreement:.4f}, "
+            f"max probability difference {max_difference:.2e} > {PARITY_TOLERANCE}); nothing was exported"
+        )
+    return result

