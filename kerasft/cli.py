@@ -4,12 +4,35 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import click
 
 from kerasft.errors import UserError
+
+
+def import_tensorflow_quietly() -> None:
+    """Imports TensorFlow with stderr silenced: its start-up lines (oneDNN, CUDA probing) are
+    logged before absl reads TF_CPP_MIN_LOG_LEVEL, so no setting hides them. Shown if the import fails."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_logical_devices()
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def user_errors(command):
@@ -18,6 +41,8 @@ def user_errors(command):
     @click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
     @functools.wraps(command)
     def wrapper(*args, debug: bool, **kwargs):
+        if not debug:
+            import_tensorflow_quietly()
         try:
             return command(*args, **kwargs)
         except UserError as error:

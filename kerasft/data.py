@@ -87,11 +87,15 @@ def load_file(path: str, sep: str | None = None, columns: list[str] | None = Non
         if columns:
             options["column_names"] = columns
         options["keep_default_na"] = False  # a text that reads "NA" or "null" is a text, not a missing value
+    if file.stat().st_size == 0:
+        raise UserError(f"data file {file} is empty")
     if suffix != ".parquet":
         _check_utf8(file)
     try:
         loaded = datasets.load_dataset(builder, data_files=str(file), split="train", **options)
     except Exception as error:  # the builders raise many kinds; each cause is a problem in the file
+        if "corresponds to no data" in str(_root_cause(error)):
+            raise UserError(f"data file {file} has no rows") from error
         raise UserError(f"data file {file} could not be read: {_first_line(_root_cause(error))}") from error
     if len(loaded) == 0:
         raise UserError(f"data file {file} has no rows")

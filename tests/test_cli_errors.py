@@ -1,0 +1,61 @@
+"""Bad input through the real command: one line naming the problem and the fix, exit 2, no traceback, nothing touched."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import kerasft, write_recipe
+
+
+@pytest.fixture
+def workdir(tmp_path, tiny_checkpoint, small_data):
+    recipe = write_recipe(tmp_path / "tiny.py", tiny_checkpoint, small_data)
+    earlier = tmp_path / "runs" / "earlier"
+    earlier.mkdir(parents=True)
+    (earlier / "metrics.json").write_text('{"test": {"accuracy": 0.5}}')
+    (tmp_path / "broken.py").write_text("recipe = Recipe(\n")
+    (tmp_path / "headerless.txt").write_text("good day;joy\nbad day;sadness\n")
+    (tmp_path / "ragged.txt").write_text("good day;joy\nbad;day;sadness\n")
+    (tmp_path / "binary.csv").write_bytes(b"text,label\ngood,joy\n\xff\xfe,sadness\n")
+    (tmp_path / "empty.csv").write_text("text,label\n")
+    (tmp_path / "nolabel.csv").write_text("text,emotion\ngood,joy\nbad,sadness\n")
+    return tmp_path, recipe
+
+
+CASES = {
+    "missing recipe": (["missing.py"], "recipe file not found: missing.py"),
+    "broken recipe": (["broken.py"], "line 1: syntax error"),
+    "unknown key": (["tiny.py", "train.epoch=3"], "unknown recipe key 'train.epoch'; valid keys:"),
+    "wrong type": (["tiny.py", "train.batch_size=big"], "train.batch_size='big': expected int"),
+    "missing data file": (["tiny.py", "data.train=nowhere.csv"], "data file not found: nowhere.csv"),
+    "empty split": (["tiny.py", "data.test=empty.csv"], "empty.csv has no rows"),
+    "missing text column": (["tiny.py", "data.text_column=body"], "no text column 'body'"),
+    "missing label column": (["tiny.py", "data.test=nolabel.csv"], "test split has no label column 'label'"),
+    "txt without columns": (["tiny.py", "data.train=headerless.txt"], "need data.sep and data.columns"),
+    "ragged line": (["tiny.py", "data.train=ragged.txt", "data.sep=;", "data.columns=text,label"], "ragged.txt line 2: expected 2 fields"),
+    "undecodable line": (["tiny.py", "data.validation=binary.csv"], "binary.csv line 3: not valid UTF-8"),
+    "missing checkpoint": (["tiny.py", "model.checkpoint=./no-model"], "checkpoint folder not found"),
+    "hub id offline": (["tiny.py", "model.checkpoint=distilbert-base-uncased"], "point model.checkpoint at a local folder"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_gets_one_line_and_exit_code_2(workdir, case, monkeypatch):
+    folder, _ = workdir
+    args, expected = CASES[case]
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")  # offline for sure, even on a machine with a network
+    result = kerasft("run", *args, "--output-dir", "runs", cwd=folder)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("kerasft: error: ") and expected in lines[0]
+    assert "Traceback" not in result.stdout + result.stderr
+    assert sorted(path.name for path in (folder / "runs").iterdir()) == ["earlier"]
+    assert (folder / "runs" / "earlier" / "metrics.json").read_text() == '{"test": {"accuracy": 0.5}}'
+
+
+def test_debug_shows_the_traceback(workdir):
+    folder, _ = workdir
+    result = kerasft("run", "tiny.py", "data.train=nowhere.csv", "--debug", cwd=folder)
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr and "data file not found" in result.stderr

@@ -1,0 +1,180 @@
+"""Data: each file format, label mapping, carved splits, seeded subsets, and clear errors for bad files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from datasets import ClassLabel, Dataset, DatasetDict
+
+from kerasft.data import encode_labels, load_file, load_splits, resolve_max_length, to_tf_dataset, tokenize
+from kerasft.errors import UserError
+from kerasft.recipe import DataConfig
+
+ROWS = [("i didnt feel humiliated", "sadness"), ("i am so happy today", "joy"), ("that made me furious", "anger"),
+        ("what a lovely surprise", "joy"), ("i feel so alone", "sadness"), ("stop shouting at me", "anger")]
+
+
+def write(path, text: str):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def files(tmp_path):
+    import pandas as pd
+
+    frame = pd.DataFrame(ROWS, columns=["text", "label"])
+    paths = {
+        "csv": tmp_path / "d.csv", "tsv": tmp_path / "d.tsv", "json": tmp_path / "d.json",
+        "jsonl": tmp_path / "d.jsonl", "parquet": tmp_path / "d.parquet", "txt": tmp_path / "d.txt",
+    }
+    frame.to_csv(paths["csv"], index=False)
+    frame.to_csv(paths["tsv"], index=False, sep="\t")
+    write(paths["json"], json.dumps([{"text": t, "label": l} for t, l in ROWS]))
+    write(paths["jsonl"], "".join(json.dumps({"text": t, "label": l}) + "\n" for t, l in ROWS))
+    frame.to_parquet(paths["parquet"])
+    write(paths["txt"], "".join(f"{t};{l}\n" for t, l in ROWS))
+    return paths
+
+
+@pytest.mark.parametrize("kind", ["csv", "tsv", "json", "jsonl", "parquet", "txt"])
+def test_every_format_loads_the_same_rows(files, kind):
+    options = {"sep": ";", "columns": ["text", "label"]} if kind == "txt" else {}
+    loaded = load_file(str(files[kind]), **options)
+    assert list(zip(loaded["text"], loaded["label"])) == ROWS
+
+
+def test_txt_keeps_quotes_and_na_words_as_text(tmp_path):
+    path = write(tmp_path / "t.txt", 'she said "no" to me;anger\nNA;joy\nnull;sadness\n')
+    loaded = load_file(str(path), sep=";", columns=["text", "label"])
+    assert loaded["text"] == ['she said "no" to me', "NA", "null"]
+
+
+def test_string_labels_become_sorted_class_ids_in_every_split(files):
+    splits, names = load_splits(DataConfig(train=str(files["csv"]), validation=str(files["json"]), test=str(files["parquet"])), seed=1)
+    assert names == ["anger", "joy", "sadness"]
+    for split in splits.values():
+        assert split.features["label"] == ClassLabel(names=names)
+        assert [names[i] for i in split["label"]] == [label for _, label in ROWS]
+
+
+def test_integer_labels_keep_their_ids():
+    splits = DatasetDict({"train": Dataset.from_dict({"text": ["a", "b", "c"], "label": [2, 0, 1]}),
+                          "test": Dataset.from_dict({"text": ["d"], "label": [1]})})
+    encoded, names = encode_labels(splits)
+    assert names == ["0", "1", "2"] and encoded["train"]["label"] == [2, 0, 1] and encoded["test"]["label"] == [1]
+
+
+def test_hub_class_labels_keep_their_names():
+    feature = ClassLabel(names=["sadness", "joy", "love"])
+    train = Dataset.from_dict({"text": ["a", "b"], "label": [2, 0]}).cast_column("label", feature)
+    encoded, names = encode_labels(DatasetDict({"train": train}))
+    assert names == ["sadness", "joy", "love"] and encoded["train"]["label"] == [2, 0]
+
+
+def test_custom_columns_are_renamed(tmp_path):
+    path = write(tmp_path / "d.csv", "review,stars,extra\ngood,pos,1\nbad,neg,2\nfine,pos,3\nawful,neg,4\n")
+    config = DataConfig(train=str(path), text_column="review", label_column="stars")
+    splits, names = load_splits(config, seed=0)
+    assert names == ["neg", "pos"] and splits["train"].column_names == ["text", "label"]
+
+
+def test_missing_validation_and_test_are_carved_seeded_and_stratified(tmp_path):
+    rows = "".join(f"text number {i};{'ab'[i % 2]}\n" for i in range(200))
+    path = write(tmp_path / "d.txt", rows)
+    config = DataConfig(train=str(path), sep=";", columns=["text", "label"], validation_fraction=0.1, test_fraction=0.2)
+    first, _ = load_splits(config, seed=7)
+    again, _ = load_splits(config, seed=7)
+    other, _ = load_splits(config, seed=8)
+    assert (len(first["train"]), len(first["validation"]), len(first["test"])) == (144, 16, 40)
+    assert first["validation"]["text"] == again["validation"]["text"] != other["validation"]["text"]
+    assert sorted(first["test"]["label"]).count(0) == 20  # stratified: half of each label
+    assert not set(first["train"]["text"]) & (set(first["validation"]["text"]) | set(first["test"]["text"]))
+
+
+def test_samples_are_shuffle_then_select(files, tmp_path):
+    rows = "".join(f"text {i};{'ab'[i % 2]}\n" for i in range(50))
+    path = write(tmp_path / "d.txt", rows)
+    config = DataConfig(train=str(path), test=str(path), sep=";", columns=["text", "label"], test_samples=10)
+    splits, _ = load_splits(config, seed=42)
+    expected = load_file(str(path), ";", ["text", "label"]).shuffle(seed=42).select(range(10))
+    assert splits["test"]["text"] == expected["text"]
+
+
+def test_empty_texts_are_dropped_with_a_count(tmp_path, capsys):
+    path = write(tmp_path / "d.csv", 'text,label\ngood,pos\n"",neg\n   ,neg\nbad,neg\nfine,pos\n')
+    splits, _ = load_splits(DataConfig(train=str(path), validation=str(path), test=str(path)), seed=0)
+    assert splits["train"]["text"] == ["good", "bad", "fine"]
+    assert "dropped 2 empty or missing texts from the train split" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name, content, options, expected", [
+    ("missing.csv", None, {}, "data file not found"),
+    ("d.xlsx", "x", {}, "unknown format '.xlsx'"),
+    ("empty.csv", "text,label\n", {}, "has no rows"),
+    ("d.txt", "a;b\n", {}, "need data.sep and data.columns"),
+    ("ragged.txt", "ok;joy\nfine;joy\nbad;line;joy\n", {"sep": ";", "columns": ["text", "label"]}, "line 3: expected 2 fields"),
+    ("ragged.csv", "text,label\nok,joy\nbad,line,joy\n", {}, "could not be read"),
+])
+def test_bad_files_get_one_clear_line(tmp_path, name, content, options, expected):
+    path = tmp_path / name
+    if content is not None:
+        write(path, content)
+    with pytest.raises(UserError, match=expected) as error:
+        load_file(str(path), **options)
+    assert "\n" not in str(error.value)
+
+
+def test_undecodable_line_is_reported_with_its_number(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"text,label\ngood,pos\nbad \xff\xfe text,neg\n")
+    with pytest.raises(UserError, match=r"line 3: not valid UTF-8"):
+        load_file(str(path))
+
+
+@pytest.mark.parametrize("content, config, expected", [
+    ("text,label\na,x\nb,x\n", {}, "single label"),
+    ("words,label\na,x\nb,y\n", {}, "no text column 'text'"),
+    ("text,tag\na,x\nb,y\n", {}, "no label column 'label'"),
+])
+def test_bad_splits_are_refused(tmp_path, content, config, expected):
+    path = write(tmp_path / "d.csv", content)
+    with pytest.raises(UserError, match=expected):
+        load_splits(DataConfig(train=str(path), **config), seed=0)
+
+
+def test_labels_unseen_in_train_are_refused(tmp_path):
+    train = write(tmp_path / "train.csv", "text,label\na,x\nb,y\nc,x\nd,y\n")
+    test = write(tmp_path / "test.csv", "text,label\ne,x\nf,z\n")
+    with pytest.raises(UserError, match="test split has labels not seen in train: 'z'"):
+        load_splits(DataConfig(train=str(train), validation=str(train), test=str(test)), seed=0)
+
+
+def test_tokenized_batches_pad_per_batch_and_keep_order(tiny_checkpoint):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
+    texts = ["short one", "a much longer text with many more words in it than the first", "mid sized text here"]
+    split = tokenize(Dataset.from_dict({"text": texts, "label": [0, 1, 2]}), tokenizer, max_length=8)
+    batches = list(to_tf_dataset(split, tokenizer, batch_size=2, shuffle=False))
+    (first, first_labels), (second, second_labels) = batches
+    assert first["input_ids"].shape == (2, 8)  # padded to the batch's longest, truncated at max_length
+    assert second["input_ids"].shape == (1, len(tokenizer("mid sized text here")["input_ids"]))
+    assert list(first_labels.numpy()) + list(second_labels.numpy()) == [0, 1, 2]
+
+
+def test_max_length_defaults_to_the_checkpoint_limit(tiny_checkpoint):
+    from transformers import AutoConfig, AutoTokenizer
+
+    tokenizer, config = AutoTokenizer.from_pretrained(tiny_checkpoint), AutoConfig.from_pretrained(tiny_checkpoint)
+    assert resolve_max_length(tokenizer, config, None) == 64
+    assert resolve_max_length(tokenizer, config, 16) == 16
+
+
+def test_hub_dataset_while_offline_says_how_to_use_local_files(monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")
+    for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(variable, raising=False)
+    with pytest.raises(UserError, match="cannot be reached.*data.train=<file>"):
+        load_splits(DataConfig(hub="dair-ai/emotion"), seed=0)

@@ -1,0 +1,105 @@
+"""`kerasft run` end to end on the tiny model: every promised file exists and the figures agree."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from conftest import kerasft, read_rows, write_recipe
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, tiny_checkpoint):
+    """One real run through the CLI, shared by the checks below."""
+    from conftest import QUICKSTART_DATA
+
+    workdir = tmp_path_factory.mktemp("e2e")
+    data = {split: QUICKSTART_DATA / f"{split}.csv" for split in ("train", "validation", "test")}
+    recipe = write_recipe(workdir / "tiny.py", tiny_checkpoint, data, epochs=2, keep_checkpoints=1)
+    result = kerasft(
+        "run", recipe, "data.train_samples=160", "data.test_samples=60", "train.epochs=3",
+        "--run-name", "first", "--output-dir", workdir / "runs", "--tensorboard-dir", workdir / "tb", cwd=workdir,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir, workdir / "runs" / "first", result
+
+
+def test_run_directory_holds_every_promised_file(finished_run):
+    _, run_dir, _ = finished_run
+    for name in ("recipe.json", "metrics.json", "classification_report.txt", "classification_report.json",
+                 "confusion_matrix.png", "predictions.csv", "status.json"):
+        assert (run_dir / name).is_file(), name
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "complete"
+    assert (run_dir / "export" / "tiny" / "1" / "saved_model.pb").is_file()
+
+
+def test_overrides_reach_the_run_and_recipe_json_records_them(finished_run):
+    _, run_dir, _ = finished_run
+    recipe = json.loads((run_dir / "recipe.json").read_text())
+    assert recipe["train"]["epochs"] == 3
+    assert recipe["data"]["train_samples"] == 160
+    assert recipe["model"]["max_length"] == 32
+    assert recipe["run"]["replicas"] == 1
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert [epoch["epoch"] for epoch in metrics["validation"]] == [1, 2, 3]
+    assert {"loss", "accuracy"} <= set(metrics["validation"][0])
+
+
+def test_keeps_only_the_last_n_checkpoints(finished_run):
+    _, run_dir, _ = finished_run
+    indexes = sorted(path.name for path in (run_dir / "checkpoints").glob("*.index"))
+    assert indexes == ["epoch-3.index"]
+
+
+def test_report_metrics_and_predictions_agree(finished_run):
+    _, run_dir, _ = finished_run
+    metrics = json.loads((run_dir / "metrics.json").read_text())["test"]
+    report = json.loads((run_dir / "classification_report.json").read_text())
+    rows = read_rows(run_dir / "predictions.csv")
+    assert len(rows) == metrics["examples"] == 60
+    recount = sum(row["label"] == row["predicted"] for row in rows) / len(rows)
+    assert report["accuracy"] == pytest.approx(metrics["accuracy"]) == pytest.approx(recount)
+    assert report["macro avg"]["f1-score"] == pytest.approx(metrics["macro_f1"])
+    assert report["weighted avg"]["f1-score"] == pytest.approx(metrics["weighted_f1"])
+    text_report = (run_dir / "classification_report.txt").read_text()
+    assert re.search(rf"accuracy\s+{metrics['accuracy']:.4f}", text_report)
+    for label in ("account", "billing", "delivery", "feedback", "technical"):
+        assert label in text_report and label in report
+
+
+def test_predictions_are_in_the_test_files_order(finished_run):
+    _, run_dir, _ = finished_run
+    from datasets import load_dataset
+
+    from conftest import QUICKSTART_DATA
+
+    expected = load_dataset("csv", data_files=str(QUICKSTART_DATA / "test.csv"), split="train", keep_default_na=False)
+    expected = expected.shuffle(seed=42).select(range(60))
+    rows = read_rows(run_dir / "predictions.csv")
+    assert [row["text"] for row in rows] == expected["text"]
+    assert [row["label"] for row in rows] == expected["label"]
+
+
+def test_tensorboard_event_files_for_train_and_validation(finished_run):
+    workdir, run_dir, _ = finished_run
+    for part in ("train", "validation"):
+        assert list((workdir / "tb" / run_dir.name / part).glob("events.out.tfevents.*")), part
+
+
+def test_prints_test_figures_and_paths(finished_run):
+    _, run_dir, result = finished_run
+    metrics = json.loads((run_dir / "metrics.json").read_text())["test"]
+    assert f"test accuracy {metrics['accuracy']:.4f}" in result.stdout
+    assert str(run_dir / "export" / "tiny" / "1") in result.stdout or "export/tiny/1" in result.stdout
+
+
+def test_an_existing_run_is_never_overwritten(finished_run):
+    workdir, run_dir, _ = finished_run
+    before = {path: path.stat().st_mtime_ns for path in run_dir.rglob("*")}
+    result = kerasft("run", workdir / "tiny.py", "--run-name", "first", "--output-dir", workdir / "runs",
+                     "--tensorboard-dir", workdir / "tb", cwd=workdir)
+    assert result.returncode == 2
+    assert "already exists" in result.stderr and "Traceback" not in result.stderr
+    assert {path: path.stat().st_mtime_ns for path in run_dir.rglob("*")} == before
