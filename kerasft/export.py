@@ -53,14 +53,53 @@ def in_graph_normalizer(tokenizer):
     def normalize(text):
         if clean_text:  # drop control/format characters except whitespace, as BERT's _clean_text does
             text = tf.strings.regex_replace(text, r"[^\P{C}\t\n\r]", "")
-        if lowercase:  # Python lower-cases a final capital sigma to ς; tf.strings.lower gives σ
-            text = tf.strings.regex_replace(text, r"(\pL)Σ(\PL|$)", "\\1ς\\2")
-            text = tf.strings.lower(text, encoding="utf-8")
+        if lowercase:  # tf.strings.lower turns a word-final Σ into ς; the tokenizers library always gives σ
+            text = tf.strings.lower(tf.strings.regex_replace(text, "Σ", "σ"), encoding="utf-8")
         if strip_accents:
             text = tf.strings.regex_replace(tf_text.normalize_utf8(text, "NFD"), r"\p{Mn}", "")
         return text
 
     return normalize
+
+
+class InGraphTokenizer(tf.Module):
+    """The Python tokenizer's WordPiece tokenization as TF ops: raw strings in, padded ids out.
+
+        tokenize = InGraphTokenizer.of(tokenizer, max_length=128)  # None if not WordPiece
+        tokenize(tf.constant(["I'm happy"]))  # {"input_ids": ..., "attention_mask": ...} (int32)
+    """
+
+    def __init__(self, tokenizer, normalize, max_length: int):
+        super().__init__()
+        from transformers import TFBertTokenizer
+
+        self.normalize = normalize
+        self.pad_id = tokenizer.pad_token_id
+        vocab = [token for token, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])]
+        self.wordpiece = TFBertTokenizer(
+            vocab_list=vocab,
+            do_lower_case=False,  # normalize() did it, the Python tokenizer's way
+            cls_token_id=tokenizer.cls_token_id,
+            sep_token_id=tokenizer.sep_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            max_length=max_length,
+            padding="longest",
+            return_token_type_ids=False,
+        )
+
+    @classmethod
+    def of(cls, tokenizer, max_length: int) -> "InGraphTokenizer | None":
+        normalize = in_graph_normalizer(tokenizer)
+        return None if normalize is None else cls(tokenizer, normalize, max_length)
+
+    def __call__(self, text):
+        tokens = self.wordpiece(self.normalize(text))
+        # An empty batch comes back [0, 0], which attention cannot take; real rows always hold [CLS] and [SEP].
+        short_by = tf.maximum(2 - tf.shape(tokens["input_ids"])[1], 0)
+        return {
+            "input_ids": tf.pad(tf.cast(tokens["input_ids"], tf.int32), [[0, 0], [0, short_by]], constant_values=self.pad_id),
+            "attention_mask": tf.pad(tf.cast(tokens["attention_mask"], tf.int32), [[0, 0], [0, short_by]]),
+        }
 
 
 class TextClassifierModule(tf.Module):
@@ -71,21 +110,7 @@ class TextClassifierModule(tf.Module):
         self.model = model
         self.label_names = tf.constant(label_names)
         self.input_names = [name for name in tokenizer.model_input_names if name != "token_type_ids"]
-        self.normalize = in_graph_normalizer(tokenizer)
-        self.text_tokenizer = None
-        if self.normalize is not None:
-            from transformers import TFBertTokenizer
-
-            vocab = [token for token, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])]
-            self.text_tokenizer = TFBertTokenizer(
-                vocab_list=vocab,
-                do_lower_case=False,  # normalize() did it, the Python tokenizer's way
-                cls_token_id=tokenizer.cls_token_id,
-                sep_token_id=tokenizer.sep_token_id,
-                pad_token_id=tokenizer.pad_token_id,
-                max_length=max_length,
-                padding="longest",
-            )
+        self.text_tokenizer = InGraphTokenizer.of(tokenizer, max_length)
 
     @tf.function(
         input_signature=[
@@ -107,8 +132,8 @@ class TextClassifierModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def predict_text(self, text):
-        tokens = self.text_tokenizer(self.normalize(text))
-        return self.predict_ids(tf.cast(tokens["input_ids"], tf.int32), tf.cast(tokens["attention_mask"], tf.int32))
+        tokens = self.text_tokenizer(text)
+        return self.predict_ids(tokens["input_ids"], tokens["attention_mask"])
 
     def signatures(self) -> dict:
         ids = self.predict_ids.get_concrete_function()

@@ -1,0 +1,222 @@
+"""Export for TF Serving: raw text in, label names out; checked in a TensorFlow-only process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasft.export import ExportError, InGraphTokenizer, export_model
+from kerasft.model import build_classifier, compile_classifier, load_tokenizer
+from conftest import read_rows, QUICKSTART_DATA
+
+LABELS = ["account", "billing", "delivery", "feedback", "technical"]
+TRICKY = [
+    "", "Café crème — naïve façade", "日本語のテキスト", "emoji 😀🎉 ok", "ÀÉÎÕÜ straße", "don't\tstop\nnow",
+    "\u200b zero width", "Ｆｕｌｌｗｉｄｔｈ", "ΣΊΣΥΦΟΣ ΟΔΟΣ", "ﬁne ligature", "a\x00b\x07c", "한국어 텍스트",
+    "Where's my REFUND?!", "  leading   spaces  ", "x" * 300, "word " * 400,
+]
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_checkpoint):
+    """The tiny model after one training step, so Adam has slots that must stay out of the export."""
+    from kerasft.evaluate import predict_texts
+
+    tokenizer = load_tokenizer(str(tiny_checkpoint))
+    model = build_classifier(str(tiny_checkpoint), LABELS)
+    compile_classifier(model, 1e-3)
+    rows = read_rows(QUICKSTART_DATA / "train.csv")[:64]
+    inputs = dict(tokenizer([row["text"] for row in rows], padding=True, truncation=True, max_length=32, return_tensors="np"))
+    model.fit(inputs, np.array([LABELS.index(row["label"]) for row in rows]), epochs=3, batch_size=16, verbose=0)
+    texts = [row["text"] for row in read_rows(QUICKSTART_DATA / "test.csv")[:40]] + TRICKY
+    probabilities = predict_texts(model, tokenizer, texts, max_length=32, batch_size=16)
+    return model, tokenizer, texts, probabilities
+
+
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory):
+    model, tokenizer, texts, probabilities = trained
+    root = tmp_path_factory.mktemp("export")
+    path, facts = export_model(model, tokenizer, LABELS, 32, root, "tiny", parity_texts=texts, parity_probabilities=probabilities)
+    return path, facts
+
+
+def test_layout_is_versioned_for_tf_serving(exported):
+    path, facts = exported
+    assert path.name == "1" and path.parent.name == "tiny"
+    assert (path / "saved_model.pb").is_file() and (path / "variables").is_dir()
+    assert [entry.name for entry in path.parent.iterdir()] == ["1"]  # no staging folder left behind
+    assert facts["raw_text_signature"] and facts["parity"]["argmax_agreement"] == 1.0
+    assert facts["parity"]["max_probability_difference"] <= 1e-4
+
+
+def test_parity_covers_tricky_and_long_texts(exported, trained):
+    _, _, texts, _ = trained
+    assert exported[1]["parity"]["examples"] == len(texts)
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_in_graph_tokens_equal_the_python_tokenizer(minilm_checkpoint, text):
+    tokenizer = load_tokenizer(str(minilm_checkpoint))
+    in_graph = InGraphTokenizer.of(tokenizer, max_length=64)
+    got = in_graph(tf.constant([text]))["input_ids"].numpy()[0].tolist()
+    assert got == tokenizer(text, truncation=True, max_length=64)["input_ids"]
+
+
+def test_in_graph_tokens_equal_the_python_tokenizer_on_the_quickstart_data(minilm_checkpoint):
+    tokenizer = load_tokenizer(str(minilm_checkpoint))
+    in_graph = InGraphTokenizer.of(tokenizer, max_length=64)
+    texts = [row["text"] for split in ("train", "validation", "test") for row in read_rows(QUICKSTART_DATA / f"{split}.csv")]
+    expected = tokenizer(texts, truncation=True, max_length=64, padding=True, return_tensors="np")
+    got = in_graph(tf.constant(texts))
+    np.testing.assert_array_equal(got["input_ids"].numpy(), expected["input_ids"])
+    np.testing.assert_array_equal(got["attention_mask"].numpy(), expected["attention_mask"])
+
+
+def test_no_optimizer_state_in_the_export(exported, trained):
+    model = trained[0]
+    assert model.optimizer.variables  # Adam has slots in memory...
+    path, _ = exported
+    variables = tf.train.list_variables(str(path / "variables" / "variables"))
+    saved_bytes = sum(int(np.prod(shape)) * 4 for name, shape in variables if shape)
+    model_bytes = sum(int(np.prod(weight.shape)) * 4 for weight in model.weights)
+    assert saved_bytes <= 1.1 * model_bytes  # ...and none of them in the export (they would triple it)
+    assert not [name for name, _ in variables if "optimizer" in name.lower() or "/m/" in name]
+
+
+def test_second_export_takes_the_next_version_and_never_overwrites(trained, tmp_path):
+    model, tokenizer, _, _ = trained
+    first, _ = export_model(model, tokenizer, LABELS, 32, tmp_path, "tiny")
+    stamp = (first / "saved_model.pb").stat().st_mtime_ns
+    second, facts = export_model(model, tokenizer, LABELS, 32, tmp_path, "tiny")
+    assert (first.name, second.name, facts["version"]) == ("1", "2", 2)
+    assert (first / "saved_model.pb").stat().st_mtime_ns == stamp
+
+
+def test_failed_parity_publishes_nothing(trained, tmp_path):
+    model, tokenizer, texts, probabilities = trained
+    wrong = np.roll(probabilities, 1, axis=1)
+    with pytest.raises(ExportError, match="disagrees"):
+        export_model(model, tokenizer, LABELS, 32, tmp_path, "tiny", parity_texts=texts, parity_probabilities=wrong)
+    assert list((tmp_path / "tiny").iterdir()) == []
+
+
+def test_signatures_listed_by_saved_model_cli(exported):
+    path, _ = exported
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    shown = subprocess.run([cli, "show", "--dir", str(path), "--all"], capture_output=True, text=True, timeout=120).stdout
+    text_part = shown.split("signature_def['serving_default']")[1]
+    ids_part = shown.split("signature_def['predict_ids']")[1].split("signature_def[")[0]
+    assert "inputs['text'] tensor_info:\n        dtype: DT_STRING\n        shape: (-1)" in text_part
+    for part in (text_part, ids_part):
+        assert "outputs['probabilities'] tensor_info:\n        dtype: DT_FLOAT\n        shape: (-1, 5)" in part
+        assert "outputs['label_id'] tensor_info:\n        dtype: DT_INT64\n        shape: (-1)" in part
+        assert "outputs['label'] tensor_info:\n        dtype: DT_STRING\n        shape: (-1)" in part
+        assert "outputs['score'] tensor_info:\n        dtype: DT_FLOAT\n        shape: (-1)" in part
+    for name in ("input_ids", "attention_mask"):
+        assert f"inputs['{name}'] tensor_info:\n        dtype: DT_INT32\n        shape: (-1, -1)" in ids_part
+
+
+TF_ONLY_CLIENT = textwrap.dedent("""
+    import json, sys
+    import tensorflow as tf
+    import tensorflow_text  # registers the tokenizer ops, as TF Serving's build does
+    serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+    texts = json.loads(sys.stdin.read())
+    outputs = serve(text=tf.constant(texts))
+    assert "transformers" not in sys.modules and "kerasft" not in sys.modules, "not a TF-only process"
+    print(json.dumps({
+        "label": [label.decode() for label in outputs["label"].numpy()],
+        "score": outputs["score"].numpy().tolist(),
+        "label_id": outputs["label_id"].numpy().tolist(),
+        "probabilities": outputs["probabilities"].numpy().tolist(),
+    }))
+""")
+
+
+def test_tensorflow_only_process_answers_raw_text_like_kerasft_predict(exported, trained, tmp_path):
+    from conftest import kerasft
+
+    path, _ = exported
+    texts = trained[2]
+    client = tmp_path / "client.py"
+    client.write_text(TF_ONLY_CLIENT)
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    answer = subprocess.run([sys.executable, "-I", str(client), str(path)], input=json.dumps(texts),
+                            capture_output=True, text=True, timeout=180, env=environment)
+    assert answer.returncode == 0, answer.stderr[-2000:]
+    served = json.loads(answer.stdout)
+    assert len(served["label"]) == len(texts)
+    np.testing.assert_allclose(served["probabilities"], trained[3], atol=1e-4)
+    text_file = tmp_path / "texts.txt"
+    text_file.write_text("\n".join(text.replace("\n", " ") for text in texts[:40]), encoding="utf-8")
+    predicted = kerasft("predict", path, "--file", text_file, "--json", cwd=tmp_path)
+    assert predicted.returncode == 0, predicted.stderr[-2000:]
+    pipeline_like = json.loads(predicted.stdout)
+    assert [item["label"] for item in pipeline_like] == served["label"][:40]
+    np.testing.assert_allclose([item["score"] for item in pipeline_like], served["score"][:40], atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def serve(exported):
+    import tensorflow_text  # noqa: F401
+
+    return tf.saved_model.load(str(exported[0])).signatures["serving_default"]
+
+
+@pytest.mark.parametrize("texts", [["one lonely text"], ["", "   "], ["日本語 😀 Ünïcödé"], ["refund " * 1000], []])
+def test_edge_batches(serve, texts):
+    outputs = serve(text=tf.constant(texts, dtype=tf.string))
+    assert outputs["probabilities"].shape == (len(texts), len(LABELS))
+    np.testing.assert_allclose(outputs["probabilities"].numpy().sum(axis=1), 1.0, rtol=1e-5)
+    assert all(label.decode() in LABELS for label in outputs["label"].numpy())
+
+
+def test_grpc_predict_request_round_trip(serve):
+    """A PredictRequest built as in the README converts into the signature's input, and back into the reply."""
+    pytest.importorskip("tensorflow_serving")
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "tiny"
+    request.model_spec.signature_name = "serving_default"
+    request.inputs["text"].CopyFrom(tf.make_tensor_proto(["where is my parcel?", "I was charged twice"]))
+    assert request.model_spec.signature_name == "serving_default"
+    inputs = {name: tf.constant(tf.make_ndarray(proto)) for name, proto in request.inputs.items()}
+    outputs = serve(**inputs)
+    response = predict_pb2.PredictResponse()
+    for name, value in outputs.items():
+        response.outputs[name].CopyFrom(tf.make_tensor_proto(value.numpy()))
+    reply = {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
+    assert set(reply) == {"probabilities", "label_id", "label", "score"}
+    assert reply["probabilities"].shape == (2, 5) and reply["label"].dtype == object
+    assert [label.decode() for label in reply["label"]] == [LABELS[i] for i in reply["label_id"]]
+
+
+# Ops that TF Serving's model server links from tensorflow-text (tensorflow_serving/model_servers/BUILD ->
+# @org_tensorflow_text//tensorflow_text:ops_lib), as far as this export needs them.
+TF_TEXT_OPS_IN_TF_SERVING = {
+    "FastWordpieceTokenizeWithOffsets", "FastBertNormalize", "NormalizeUTF8", "CaseFoldUTF8",
+    "RegexSplitWithOffsets", "WordpieceTokenizeWithOffsets",
+}
+
+
+def test_export_uses_only_core_ops_and_tf_serving_text_ops(exported):
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow.python.framework import op_def_registry
+
+    saved = saved_model_pb2.SavedModel()
+    saved.ParseFromString((exported[0] / "saved_model.pb").read_bytes())
+    graph = saved.meta_graphs[0].graph_def
+    ops = {node.op for node in graph.node} | {node.op for function in graph.library.function for node in function.node_def}
+    ops -= {function.signature.name for function in graph.library.function}
+    code = "import sys, json; from tensorflow.python.framework import op_def_registry as r; print(json.dumps([o for o in json.loads(sys.argv[1]) if r.get(o) is None]))"
+    core_missing = json.loads(subprocess.run([sys.executable, "-c", code, json.dumps(sorted(ops))], capture_output=True, text=True, timeout=120).stdout)
+    assert set(core_missing) <= TF_TEXT_OPS_IN_TF_SERVING, core_missing
