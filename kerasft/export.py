@@ -111,6 +111,8 @@ class TextClassifierModule(tf.Module):
         self.label_names = tf.constant(label_names)
         self.input_names = [name for name in tokenizer.model_input_names if name != "token_type_ids"]
         self.text_tokenizer = InGraphTokenizer.of(tokenizer, max_length)
+        if self.text_tokenizer is not None:  # saving traces every signature-bearing function, so none without a tokenizer
+            self.predict_text = tf.function(self._predict_text, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
 
     @tf.function(
         input_signature=[
@@ -130,8 +132,7 @@ class TextClassifierModule(tf.Module):
             "score": tf.reduce_max(probabilities, axis=-1),
         }
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-    def predict_text(self, text):
+    def _predict_text(self, text):
         tokens = self.text_tokenizer(text)
         return self.predict_ids(tokens["input_ids"], tokens["attention_mask"])
 

@@ -103,3 +103,39 @@ def test_an_existing_run_is_never_overwritten(finished_run):
     assert result.returncode == 2
     assert "already exists" in result.stderr and "Traceback" not in result.stderr
     assert {path: path.stat().st_mtime_ns for path in run_dir.rglob("*")} == before
+
+
+def test_reexport_takes_the_next_version_and_answers_the_same(finished_run):
+    workdir, run_dir, _ = finished_run
+    result = kerasft("export", run_dir, cwd=workdir)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (run_dir / "export" / "tiny" / "2" / "saved_model.pb").is_file()
+    texts = ["where is my parcel", "i was charged twice", "the app crashes on login"]
+    answers = [json.loads(kerasft("predict", run_dir / "export" / "tiny" / version, *texts, "--json", cwd=workdir).stdout)
+               for version in ("1", "2")]
+    assert [a["label"] for a in answers[0]] == [a["label"] for a in answers[1]]
+    assert answers[0][0]["score"] == pytest.approx(answers[1][0]["score"], abs=1e-5)
+
+
+def test_reexport_of_a_missing_checkpoint_is_refused(finished_run):
+    workdir, run_dir, _ = finished_run
+    result = kerasft("export", run_dir, "--checkpoint", run_dir / "checkpoints" / "epoch-1", cwd=workdir)
+    assert result.returncode == 2 and "no checkpoint" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_predict_prints_a_line_per_text_in_input_order(finished_run):
+    workdir, run_dir, _ = finished_run
+    texts = ["refund please", "", "my password stopped working", "Ünïcödé 😀"]
+    plain = kerasft("predict", run_dir / "export" / "tiny", *texts, cwd=workdir)
+    as_json = json.loads(kerasft("predict", run_dir / "export" / "tiny", *texts, "--json", "--batch-size", "3", cwd=workdir).stdout)
+    lines = plain.stdout.strip("\n").split("\n")
+    assert len(lines) == len(as_json) == len(texts)
+    for line, item in zip(lines, as_json):
+        label, score = line.split("\t")
+        assert set(item) == {"label", "score"} and label == item["label"] and float(score) == pytest.approx(item["score"], abs=1e-4)
+
+
+def test_predict_without_texts_is_refused(finished_run):
+    workdir, run_dir, _ = finished_run
+    result = kerasft("predict", run_dir / "export" / "tiny", cwd=workdir)
+    assert result.returncode == 2 and "no texts" in result.stderr

@@ -220,3 +220,21 @@ def test_export_uses_only_core_ops_and_tf_serving_text_ops(exported):
     code = "import sys, json; from tensorflow.python.framework import op_def_registry as r; print(json.dumps([o for o in json.loads(sys.argv[1]) if r.get(o) is None]))"
     core_missing = json.loads(subprocess.run([sys.executable, "-c", code, json.dumps(sorted(ops))], capture_output=True, text=True, timeout=120).stdout)
     assert set(core_missing) <= TF_TEXT_OPS_IN_TF_SERVING, core_missing
+
+
+def test_tokenizer_without_in_graph_form_exports_ids_only_and_says_so(wordlevel_checkpoint, tmp_path):
+    tokenizer = load_tokenizer(str(wordlevel_checkpoint))
+    model = build_classifier(str(wordlevel_checkpoint), LABELS)
+    path, facts = export_model(model, tokenizer, LABELS, 32, tmp_path, "words", parity_texts=["a"], parity_probabilities=np.zeros((1, 5)))
+    assert facts["raw_text_signature"] is False and "takes token ids" in facts["note"]
+    assert "parity" not in facts  # nothing to compare: there is no text signature
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    assert set(signature.structured_input_signature[1]) == {"input_ids", "attention_mask"}
+    ids = tokenizer(["where is my parcel"], return_tensors="np")
+    outputs = signature(input_ids=tf.constant(ids["input_ids"], tf.int32), attention_mask=tf.constant(ids["attention_mask"], tf.int32))
+    assert outputs["probabilities"].shape == (1, 5)
+    from kerasft.errors import UserError
+    from kerasft.serve import predict
+
+    with pytest.raises(UserError, match="takes token ids, not text"):
+        predict(path.parent, ["hello"])
