@@ -1,4 +1,4 @@
-"""The `kerasft` command: run a recipe, re-export a run, predict with an export."""
+"""The `kerasft` command: run a recipe, re-export a run, predict with an export, inspect data, list runs."""
 
 from __future__ import annotations
 
@@ -24,7 +24,11 @@ def import_tensorflow_quietly() -> None:
         try:
             import tensorflow as tf
 
-            tf.config.list_logical_devices()
+            from kerasft.strategy import apply_requested_devices, multi_worker_pending
+
+            apply_requested_devices()  # `--devices cpu:N` must be applied before TensorFlow sets up its devices, just below
+            if not multi_worker_pending():  # MultiWorkerMirroredStrategy must come first; its start-up lines then show
+                tf.config.list_logical_devices()
         except BaseException:
             os.dup2(saved, 2)
             sink.seek(0)
@@ -70,21 +74,51 @@ def main():
     """Fine-tune Hugging Face transformer text classifiers with TensorFlow/Keras."""
 
 
+def _request_devices(ctx, param, value):
+    """Records --devices while the command line is parsed, before TensorFlow starts (see kerasft.strategy)."""
+    from kerasft.strategy import request_devices
+
+    try:
+        request_devices(value)
+    except UserError as error:
+        raise click.BadParameter(str(error).split(": ", 1)[-1]) from None
+    return value
+
+
 @main.command()
-@click.argument("recipe_path", metavar="RECIPE", type=click.Path(path_type=Path))
+@click.argument("recipe_path", metavar="RECIPE", required=False, type=click.Path(path_type=Path))
 @click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
 @click.option("--run-name", help="Folder name of this run (default: <recipe>-<timestamp>).")
 @click.option("--output-dir", default="runs", show_default=True, type=click.Path(path_type=Path), help="Where run folders go.")
-@click.option("--tensorboard-dir", default="tensorboard_logs", show_default=True, type=click.Path(path_type=Path), help="TensorBoard event files go in <dir>/<run-name>/.")
-@click.option("--strategy", default="auto", show_default=True, help="tf.distribute strategy: auto, default, one-device, mirrored, multi-worker.")
+@click.option("--tensorboard-dir", type=click.Path(path_type=Path), help="TensorBoard event files go in <dir>/<run-name>/ (default: tensorboard_logs).")
+@click.option("--strategy", help="tf.distribute strategy, overriding train.strategy: auto, default, one-device, mirrored, multi-worker, tpu.")
+@click.option("--devices", callback=_request_devices, expose_value=False, metavar="cpu:N",
+              help="Split the CPU into N logical devices, e.g. to try MirroredStrategy without GPUs.")
+@click.option("--resume", "resume_dir", type=click.Path(path_type=Path), metavar="RUN_DIR",
+              help="Continue the unfinished run RUN_DIR from its last backup, with the recipe stored in it.")
 @user_errors
-def run(recipe_path, overrides, run_name, output_dir, tensorboard_dir, strategy):
-    """Train, evaluate and export RECIPE, with KEY=VALUE overrides (e.g. train.epochs=3)."""
+def run(recipe_path, overrides, run_name, output_dir, tensorboard_dir, strategy, resume_dir):
+    """Train, evaluate and export RECIPE, with KEY=VALUE overrides (e.g. train.epochs=3).
+
+    With --resume RUN_DIR, continue an interrupted or failed run instead: RUN_DIR's recipe.json
+    is the recipe, so no RECIPE or overrides are taken.
+    """
+    from kerasft.runner import run_recipe
+
+    if resume_dir is not None:
+        extras = [str(item) for item in ([recipe_path] if recipe_path else []) + list(overrides)]
+        if extras:
+            raise UserError(f"--resume continues {resume_dir} with the recipe stored in its recipe.json; "
+                            f"drop the recipe and overrides ({' '.join(extras)}), or start a new run with them")
+        if run_name or tensorboard_dir:
+            raise UserError(f"--resume continues {resume_dir} in place, with its own TensorBoard folder; drop --run-name and --tensorboard-dir")
+        run_recipe(None, resume_dir=resume_dir, strategy_name=strategy)
+        return
+    if recipe_path is None:
+        raise UserError("give a RECIPE to run (a .py file defining `recipe = Recipe(...)`), or --resume RUN_DIR to continue a run")
     from kerasft.recipe import apply_overrides, load_recipe
 
     recipe = apply_overrides(load_recipe(recipe_path), list(overrides))
-    from kerasft.runner import run_recipe
-
     run_recipe(recipe, output_dir=output_dir, run_name=run_name, tensorboard_dir=tensorboard_dir, strategy_name=strategy)
 
 
@@ -124,3 +158,36 @@ def predict(export_dir, texts, text_file, as_json, batch_size):
     else:
         for result in results:
             click.echo(f"{result['label']}\t{result['score']:.4f}")
+
+
+@main.command()
+@click.argument("recipe_path", metavar="RECIPE", type=click.Path(path_type=Path))
+@click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
+@click.option("--output-dir", default="runs", show_default=True, type=click.Path(path_type=Path),
+              help="The overview goes in a new folder <dir>/inspect-<recipe>-<timestamp>/.")
+@user_errors
+def inspect(recipe_path, overrides, output_dir):
+    """Look at RECIPE's data before training: labels, lengths, truncation, duplicates, leaks between splits."""
+    from kerasft.overview import format_summary, write_overview
+    from kerasft.recipe import apply_overrides, load_recipe
+
+    recipe = apply_overrides(load_recipe(recipe_path), list(overrides))
+    folder, overview = write_overview(recipe, output_dir)
+    click.echo(format_summary(overview, folder))
+
+
+@main.command()
+@click.option("--output-dir", default="runs", show_default=True, type=click.Path(path_type=Path), help="Where the run folders are.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@user_errors
+def runs(output_dir, as_json):
+    """List the runs in --output-dir, newest first: recipe, state, epochs, test figures, export."""
+    from kerasft.runlist import format_table, list_runs
+
+    rows = list_runs(output_dir)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    elif not rows:
+        click.echo(f"kerasft: no runs in {output_dir}")
+    else:
+        click.echo(format_table(rows))

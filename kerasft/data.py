@@ -36,11 +36,14 @@ FORMATS = {
 }
 
 
-def load_splits(data, seed: int) -> tuple[DatasetDict, list[str]]:
-    """Loads train/validation/test with canonical ``text``/``label`` columns and returns the label names."""
+def load_splits(data, seed: int, dropped: dict | None = None) -> tuple[DatasetDict, list[str]]:
+    """Loads train/validation/test with canonical ``text``/``label`` columns and returns the label names.
+
+    ``dropped``, if given, receives the number of empty or missing texts dropped from each split as loaded.
+    """
     raw = _load_raw(data)
     splits = DatasetDict({name: _canonical_columns(split, name, data) for name, split in raw.items()})
-    splits = DatasetDict({name: _drop_empty_texts(split, name) for name, split in splits.items()})
+    splits = DatasetDict({name: _drop_empty_texts(split, name, dropped) for name, split in splits.items()})
     splits, label_names = encode_labels(splits)
     splits = _carve_missing_splits(splits, data, seed)
     for name, count in (("train", data.train_samples), ("validation", data.validation_samples), ("test", data.test_samples)):
@@ -134,9 +137,11 @@ def _canonical_columns(split: datasets.Dataset, name: str, data) -> datasets.Dat
     return split.rename_columns(renames) if renames else split
 
 
-def _drop_empty_texts(split: datasets.Dataset, name: str) -> datasets.Dataset:
+def _drop_empty_texts(split: datasets.Dataset, name: str, counts: dict | None = None) -> datasets.Dataset:
     kept = split.filter(lambda row: isinstance(row[TEXT], str) and row[TEXT].strip() != "")
     dropped = len(split) - len(kept)
+    if counts is not None:
+        counts[name] = dropped
     if dropped:
         print(f"kerasft: dropped {dropped} empty or missing texts from the {name} split")
     if len(kept) == 0:

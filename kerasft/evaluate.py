@@ -71,24 +71,18 @@ def write_predictions(path: Path, texts, y_true, probabilities, label_names) -> 
     write_atomic(path, buffer.getvalue())
 
 
-def plot_confusion_matrix(matrix: np.ndarray, label_names: list[str], path: Path) -> None:
-    """Counts and row-normalised rates side by side, label names on both axes."""
-    import matplotlib
+def plot_confusion_matrix(matrix: np.ndarray, label_names: list[str], path: Path, where: str = "test") -> None:
+    """Counts and row-normalised rates side by side, label names on both axes (the same picture TensorBoard shows per epoch)."""
+    from kerasft.plots import confusion_matrix_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import ConfusionMatrixDisplay
+    write_atomic(path, confusion_matrix_png(matrix, label_names, where))
 
-    size = max(4.5, 0.6 * len(label_names) + 2.5)
-    figure, axes = plt.subplots(1, 2, figsize=(2 * size + 1, size), layout="constrained")
-    rows = matrix.sum(axis=1, keepdims=True)
-    normalised = np.divide(matrix, rows, out=np.zeros(matrix.shape, dtype=float), where=rows > 0)
-    for axis, values, title, fmt in ((axes[0], matrix, "counts", "d"), (axes[1], normalised, "share of each true label", ".2f")):
-        display = ConfusionMatrixDisplay(values, display_labels=label_names)
-        display.plot(ax=axis, cmap="Blues", values_format=fmt, colorbar=False, xticks_rotation=45)
-        axis.set_title(f"Confusion matrix on test ({title})")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(temporary, dpi=110)
-    plt.close(figure)
-    temporary.replace(path)
+
+def report_from_confusion_matrix(matrix: np.ndarray, label_names: list[str], digits: int = 4) -> str:
+    """scikit-learn's classification report for the predictions a confusion matrix counts (rows: true, columns: predicted)."""
+    matrix = np.asarray(matrix).round().astype(np.int64)
+    rows, columns = np.nonzero(matrix)
+    y_true = np.repeat(rows, matrix[rows, columns])
+    y_pred = np.repeat(columns, matrix[rows, columns])
+    labels = list(range(len(label_names)))
+    return classification_report(y_true, y_pred, labels=labels, target_names=label_names, zero_division=0, digits=digits)

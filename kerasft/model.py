@@ -122,14 +122,17 @@ def _report_loading(checkpoint: str, info: dict, num_labels: int) -> None:
               "its label meanings may differ from this dataset's")
 
 
-def compile_classifier(model, learning_rate: float) -> None:
-    """The classic compile: Adam, sparse categorical cross-entropy on logits, accuracy."""
+def compile_classifier(model, learning_rate: float, jit_compile: bool = False) -> None:
+    """The classic compile: Adam, sparse categorical cross-entropy on logits, accuracy and macro F1 (XLA if ``jit_compile``)."""
     import tf_keras as keras
+
+    from kerasft.monitor import MacroF1
 
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
+        metrics=["accuracy", MacroF1(num_classes=model.config.num_labels)],
+        jit_compile=jit_compile,
     )
 
 

@@ -29,6 +29,9 @@ from pathlib import Path
 from kerasft.errors import UserError
 
 
+EARLY_STOPPING_METRICS = ("val_loss", "val_accuracy", "val_macro_f1")
+
+
 @dataclass
 class ModelConfig:
     checkpoint: str = "distilbert-base-uncased"  # hub id or local folder
@@ -61,6 +64,13 @@ class TrainConfig:
     learning_rate: float = 5e-5
     seed: int = 42
     keep_checkpoints: int = 2  # checkpoints kept in <run>/checkpoints, newest first
+    early_stopping_metric: str | None = None  # "val_loss", "val_accuracy" or "val_macro_f1"; None: run every epoch
+    early_stopping_patience: int = 2  # epochs without improvement before stopping; the best epoch's weights are kept
+    strategy: str = "auto"  # tf.distribute strategy: auto, default, one-device, mirrored, multi-worker, tpu (--strategy overrides)
+    scale_learning_rate: bool = False  # True: learning_rate x number of replicas (the linear scaling rule)
+    mixed_precision: str = "auto"  # auto (GPU: mixed_float16; TPU and bf16-capable CPU: mixed_bfloat16; else off), off, mixed_float16, mixed_bfloat16
+    jit_compile: str = "auto"  # XLA: auto (on for GPUs and TPUs, off on CPUs), on, off
+    backup_every_steps: int = 200  # <run>/backup is saved every N steps for `kerasft run --resume`; 0: at each epoch's end
 
 
 @dataclass
@@ -242,10 +252,26 @@ def validate(recipe: Recipe) -> None:
             raise UserError(f"{key} must be between 0 and 1, got {value}")
     if recipe.model.max_length is not None and recipe.model.max_length < 3:
         raise UserError(f"model.max_length must be at least 3 (room for [CLS], a token and [SEP]), got {recipe.model.max_length}")
+    if recipe.train.early_stopping_metric not in (None, *EARLY_STOPPING_METRICS):
+        raise UserError(f"train.early_stopping_metric must be one of {', '.join(EARLY_STOPPING_METRICS)} (or none), got {recipe.train.early_stopping_metric!r}")
+    if recipe.train.early_stopping_patience < 0:
+        raise UserError(f"train.early_stopping_patience must be 0 or more, got {recipe.train.early_stopping_patience}")
+    _validate_distribution(recipe.train)
     if not recipe.data.hub and not recipe.data.train:
         raise UserError("the recipe names no data: set data.hub=<dataset id> or data.train=<file>")
     if not recipe.name or "/" in recipe.name:
         raise UserError(f"recipe name {recipe.name!r} must be non-empty and contain no '/'")
+
+
+def _validate_distribution(train: TrainConfig) -> None:
+    from kerasft import precision
+    from kerasft.strategy import STRATEGIES
+
+    if train.strategy not in STRATEGIES:
+        raise UserError(f"train.strategy must be one of {', '.join(STRATEGIES)}, got {train.strategy!r}")
+    if train.backup_every_steps < 0:
+        raise UserError(f"train.backup_every_steps must be 0 (back up at each epoch's end) or more, got {train.backup_every_steps}")
+    precision.validate(train)
 
 
 def packaged_minilm() -> str:

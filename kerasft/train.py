@@ -34,20 +34,39 @@ class KeepLastCheckpoints(keras.callbacks.Callback):
         self.manager.save(checkpoint_number=epoch + 1)
 
 
-def fit(model, train_ds, validation_ds, recipe, run_dir: Path, tensorboard_dir: Path):
-    """Runs `model.fit` and returns its History; one TensorBoard folder per run."""
-    callbacks = [
+def fit(model, train_ds, validation_ds, recipe, run_dir: Path, tensorboard_dir: Path, *, steps_per_epoch=None, extra_callbacks=(), chief=True):
+    """Runs `model.fit` and returns its History; one TensorBoard folder per run (see kerasft.monitor).
+
+    ``extra_callbacks`` run first (kerasft.resume's backup and restore). In a multi-worker run,
+    workers other than the chief (``chief=False``) write checkpoints and TensorBoard files to a
+    temporary folder, deleted afterwards: they must save like the chief (saving may take part in
+    collective ops) but nothing of theirs may land in the run directory.
+    """
+    import shutil
+    import tempfile
+
+    from kerasft.monitor import training_callbacks
+
+    scratch = None if chief else Path(tempfile.mkdtemp(prefix="kerasft-worker-"))
+    if scratch is not None:
+        run_dir, tensorboard_dir = scratch, scratch / "tensorboard"
+    callbacks = [*extra_callbacks] + [
         keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir), update_freq="epoch"),
         KeepLastCheckpoints(run_dir / "checkpoints", max_to_keep=recipe.train.keep_checkpoints),
         keras.callbacks.TerminateOnNaN(),
-    ]
-    return model.fit(
-        train_ds,
-        validation_data=validation_ds,
-        epochs=recipe.train.epochs,
-        callbacks=callbacks,
-        verbose=1,
-    )
+    ] + training_callbacks(model, recipe, Path(tensorboard_dir))  # step scalars, validation reports, hparams, early stopping
+    try:
+        return model.fit(
+            train_ds,
+            validation_data=validation_ds,
+            epochs=recipe.train.epochs,
+            steps_per_epoch=steps_per_epoch,
+            callbacks=callbacks,
+            verbose=1,
+        )
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def per_epoch(history) -> dict:

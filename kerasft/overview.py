@@ -1,0 +1,239 @@
+"""Overview (`kerasft inspect`): what a careful user checks before training, done from the recipe itself.
+
+The splits are exactly those `kerasft run` would train on (same loading, carving, sampling and
+seed) and the token counts come from the checkpoint's tokenizer, special tokens included, as
+``model.max_length`` counts them::
+
+    overview, pictures = build_overview(recipe)
+    folder = write_overview(recipe, Path("runs"))  # runs/inspect-<recipe>-<timestamp>/
+    # overview.json, class_distribution.png, words_per_text.png, tokens_per_text.png
+
+Duplicates are found after case folding and collapsing whitespace ("Hello  world" = "hello world").
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+OVERVIEW_FILE = "overview.json"
+PICTURES = ("class_distribution.png", "words_per_text.png", "tokens_per_text.png")
+COVERAGE = 0.99  # the suggested max_length truncates at most 1% of texts
+LENGTHS = (32, 64, 128, 256, 512)  # truncation shares shown for these max_length values (up to the model's limit)
+PERCENTILES = (50, 90, 95, 99)
+
+
+def normalise(text: str) -> str:
+    """The form duplicates are compared in: case-folded, whitespace collapsed."""
+    return " ".join(text.casefold().split())
+
+
+def lengths_summary(values) -> dict:
+    """Mean, min, max and nearest-rank percentiles (at least p% of the texts are no longer than ``p<p>``)."""
+    values = np.asarray(values)
+    if values.size == 0:
+        return {"texts": 0}
+    summary = {"texts": int(values.size), "mean": round(float(values.mean()), 2), "min": int(values.min())}
+    summary |= {f"p{q}": int(np.percentile(values, q, method="inverted_cdf")) for q in PERCENTILES}
+    return summary | {"max": int(values.max())}
+
+
+def token_lengths(tokenizer, texts: list[str], chunk: int = 1000) -> np.ndarray:
+    """Tokens per text without truncation, special tokens included; tokenized in chunks to bound memory."""
+    lengths = []
+    for start in range(0, len(texts), chunk):
+        encoded = tokenizer(texts[start : start + chunk], add_special_tokens=True, truncation=False, verbose=False)
+        lengths.extend(len(ids) for ids in encoded["input_ids"])
+    return np.asarray(lengths, dtype=np.int64)
+
+
+def suggest_max_length(lengths: np.ndarray, limit: int, coverage: float = COVERAGE) -> int:
+    """The smallest multiple of 8 that truncates at most ``1 - coverage`` of the texts, capped at the model's limit."""
+    needed = int(np.percentile(lengths, coverage * 100, method="inverted_cdf")) if lengths.size else 8
+    return int(min(limit, max(8, math.ceil(needed / 8) * 8)))
+
+
+def truncation(lengths: np.ndarray, max_length: int) -> dict:
+    count = int((lengths > max_length).sum())
+    return {"max_length": int(max_length), "texts": count, "share": round(count / max(lengths.size, 1), 4)}
+
+
+def build_overview(recipe) -> tuple[dict, dict[str, bytes]]:
+    """The overview as a JSON-ready dict, and the pictures as ``{file name: PNG bytes}``."""
+    from kerasft import data, model as models, plots
+
+    tokenizer = models.load_tokenizer(recipe.model.checkpoint)
+    dropped: dict[str, int] = {}
+    splits, label_names = data.load_splits(recipe.data, seed=recipe.train.seed, dropped=dropped)
+    limit = data.resolve_max_length(tokenizer, _model_config(recipe.model.checkpoint), None)
+    max_length = recipe.model.max_length or limit
+
+    texts = {name: list(split[data.TEXT]) for name, split in splits.items()}
+    labels = {name: [label_names[index] for index in split[data.LABEL]] for name, split in splits.items()}
+    words = {name: np.array([len(text.split()) for text in texts[name]], dtype=np.int64) for name in splits}
+    tokens = {name: token_lengths(tokenizer, texts[name]) for name in splits}
+    all_tokens = np.concatenate(list(tokens.values()))
+    by_class = {"words": {label: [] for label in label_names}, "tokens": {label: [] for label in label_names}}
+    for name in splits:
+        for label, word_count, token_count in zip(labels[name], words[name], tokens[name]):
+            by_class["words"][label].append(int(word_count))
+            by_class["tokens"][label].append(int(token_count))
+
+    tallies = {name: Counter(labels[name]) for name in splits}
+    counts = {name: {label: tallies[name][label] for label in label_names} for name in splits}
+    suggested = suggest_max_length(all_tokens, limit)
+    overview = {
+        "recipe": recipe.name,
+        "checkpoint": recipe.model.checkpoint,
+        "labels": label_names,
+        "splits": {name: _split_facts(texts[name], labels[name], dropped.get(name, 0), tokens[name], max_length) for name in splits},
+        "class_counts": counts,
+        "class_shares": {name: {label: round(count / max(len(texts[name]), 1), 4) for label, count in row.items()} for name, row in counts.items()},
+        "imbalance_ratio": {name: _imbalance(row) for name, row in counts.items()},
+        "words_per_text": {"all": lengths_summary(np.concatenate(list(words.values()))),
+                           "by_class": {label: lengths_summary(by_class["words"][label]) for label in label_names},
+                           "by_split": {name: lengths_summary(words[name]) for name in splits}},
+        "tokens_per_text": {"all": lengths_summary(all_tokens),
+                            "by_class": {label: lengths_summary(by_class["tokens"][label]) for label in label_names},
+                            "by_split": {name: lengths_summary(tokens[name]) for name in splits}},
+        "max_length": {
+            "recipe": recipe.model.max_length,
+            "model_limit": limit,
+            "used": max_length,
+            "truncated": truncation(all_tokens, max_length),
+            "truncated_at": {str(length): truncation(all_tokens, length)["share"] for length in sorted({*LENGTHS, max_length}) if length <= limit},
+            "suggested": suggested,
+            "suggested_truncates": truncation(all_tokens, suggested),
+        },
+        "in_several_splits": _overlaps(texts),
+    }
+    overview["warnings"] = _warnings(overview)
+    total = len(all_tokens)
+    pictures = {
+        "class_distribution.png": plots.class_distribution_png(
+            counts, label_names, f"Texts per label in each split ({recipe.name}, {total} texts)"),
+        "words_per_text.png": plots.histograms_by_class_png(
+            by_class["words"], f"Words per text, by label (all splits, {total} texts)", "words (split on whitespace)"),
+        "tokens_per_text.png": plots.histograms_by_class_png(
+            by_class["tokens"],
+            f"Tokens per text, by label (all splits, {total} texts): max_length {max_length} truncates "
+            f"{overview['max_length']['truncated']['share']:.1%}",
+            "tokens, special tokens included", limit=max_length, limit_label=f"max_length {max_length}"),
+    }
+    return overview, pictures
+
+
+def _model_config(checkpoint: str):
+    from transformers import AutoConfig
+
+    from kerasft.model import is_local
+
+    try:
+        return AutoConfig.from_pretrained(str(Path(checkpoint).expanduser()) if is_local(checkpoint) else checkpoint)
+    except (OSError, ValueError):  # no usable config.json: the tokenizer's limit (and 512) decide
+        return None
+
+
+def _split_facts(texts: list[str], labels: list[str], dropped: int, tokens: np.ndarray, max_length: int) -> dict:
+    seen, duplicates, labels_of = set(), 0, defaultdict(set)
+    for text, label in zip(texts, labels):
+        key = normalise(text)
+        duplicates += key in seen
+        seen.add(key)
+        labels_of[key].add(label)
+    return {
+        "texts": len(texts),
+        "empty_texts_dropped": dropped,
+        "duplicate_texts": duplicates,  # rows whose text already appeared earlier in the split
+        "texts_with_conflicting_labels": sum(len(found) > 1 for found in labels_of.values()),
+        "truncated": truncation(tokens, max_length),
+    }
+
+
+def _imbalance(row: dict) -> float | None:
+    """Largest class over smallest; None when a label has no texts at all."""
+    smallest = min(row.values())
+    return round(max(row.values()) / smallest, 2) if smallest else None
+
+
+def _overlaps(texts: dict[str, list[str]]) -> dict:
+    """For each pair of splits: how many distinct texts are in both, with a few examples."""
+    names = list(texts)
+    keyed = {name: {} for name in names}
+    for name in names:
+        for text in texts[name]:
+            keyed[name].setdefault(normalise(text), text)
+    found = {}
+    for index, first in enumerate(names):
+        for second in names[index + 1 :]:
+            shared = [keyed[first][key] for key in keyed[first] if key in keyed[second]]
+            found[f"{first}&{second}"] = {"texts": len(shared), "examples": shared[:3]}
+    return found
+
+
+def _warnings(overview: dict) -> list[str]:
+    notes = []
+    for name, facts in overview["splits"].items():
+        if facts["empty_texts_dropped"]:
+            notes.append(f"empty texts in {name}: {facts['empty_texts_dropped']} (dropped before training)")
+        if facts["duplicate_texts"]:
+            notes.append(f"duplicate texts in {name}: {facts['duplicate_texts']} (ignoring case and spacing)")
+        if facts["texts_with_conflicting_labels"]:
+            notes.append(f"texts with more than one label in {name}: {facts['texts_with_conflicting_labels']}")
+        missing = [label for label, count in overview["class_counts"][name].items() if count == 0]
+        if missing:
+            notes.append(f"{name} has no texts of {', '.join(missing)}")
+    for pair, shared in overview["in_several_splits"].items():
+        if shared["texts"]:
+            first, second = pair.split("&")
+            notes.append(f"texts in both {first} and {second}: {shared['texts']} ({second} figures will flatter the model)")
+    ratio = overview["imbalance_ratio"].get("train")
+    if ratio is not None and ratio >= 3:
+        notes.append(f"train is imbalanced ({ratio:g}:1 between the largest and smallest class): watch macro F1, not only accuracy")
+    cut = overview["max_length"]["truncated"]
+    if cut["share"] > 1 - COVERAGE:
+        notes.append(f"max_length {cut['max_length']} truncates {cut['share']:.1%} of texts; "
+                     f"model.max_length={overview['max_length']['suggested']} would truncate "
+                     f"{overview['max_length']['suggested_truncates']['share']:.1%}")
+    return notes
+
+
+def write_overview(recipe, output_dir: Path) -> tuple[Path, dict]:
+    """Builds the overview and writes it into a new folder ``output_dir/inspect-<recipe>-<timestamp>``."""
+    from kerasft.files import create_run_dir, write_atomic, write_json
+
+    overview, pictures = build_overview(recipe)  # everything that can fail does so before the folder exists
+    folder = create_run_dir(output_dir, None, f"inspect-{recipe.name}")
+    for name, png in pictures.items():
+        write_atomic(folder / name, png)
+    write_json(folder / OVERVIEW_FILE, overview | {"files": sorted([OVERVIEW_FILE, *pictures])})
+    return folder, overview
+
+
+def format_summary(overview: dict, folder: Path) -> str:
+    """The compact text `kerasft inspect` prints."""
+    splits, labels = overview["splits"], overview["labels"]
+    names = list(splits)
+    lines = [f"kerasft inspect: {overview['recipe']}: {sum(s['texts'] for s in splits.values())} texts, {len(labels)} labels"]
+    width = max(12, *map(len, labels))
+    lines.append(f"  {'label':<{width}}" + "".join(f"{name:>12}" for name in names))
+    for label in labels:
+        lines.append(f"  {label:<{width}}" + "".join(
+            f"{overview['class_counts'][name][label]:>7} {overview['class_shares'][name][label]:>4.0%}" for name in names))
+    lines.append(f"  {'texts':<{width}}" + "".join(f"{splits[name]['texts']:>12}" for name in names))
+    for key, title in (("empty_texts_dropped", "empty"), ("duplicate_texts", "duplicates")):
+        lines.append(f"  {title:<{width}}" + "".join(f"{splits[name][key]:>12}" for name in names))
+    words, tokens, cut = overview["words_per_text"]["all"], overview["tokens_per_text"]["all"], overview["max_length"]
+    lines.append(f"  words per text:  median {words['p50']}, p95 {words['p95']}, max {words['max']}")
+    lines.append(f"  tokens per text: median {tokens['p50']}, p90 {tokens['p90']}, p95 {tokens['p95']}, p99 {tokens['p99']}, max {tokens['max']}")
+    source = "recipe" if cut["recipe"] is not None else "model limit"
+    lines.append(f"  max_length {cut['used']} ({source}) truncates {cut['truncated']['share']:.1%} of texts "
+                 f"({cut['truncated']['texts']}); suggested max_length {cut['suggested']} truncates {cut['suggested_truncates']['share']:.1%}")
+    shared = ", ".join(f"{pair} {found['texts']}" for pair, found in overview["in_several_splits"].items())
+    lines.append(f"  texts in more than one split: {shared}")
+    lines += [f"  warning: {note}" for note in overview["warnings"]]
+    lines.append(f"  wrote {', '.join(PICTURES)} and {OVERVIEW_FILE} to {folder}")
+    return "\n".join(lines)

@@ -1,0 +1,382 @@
+"""tf.distribute on CPU and runs that survive being killed.
+
+The runs use the tiny BERT with dropout off, so that training is deterministic: a run on two
+logical CPU devices, a multi-worker run of two processes, and a run killed and resumed must all
+end with the weights of one uninterrupted single-device run (the ``baseline``), up to float
+rounding. The baseline starts in the background when the first test asks for it, so it trains
+while other tests run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import QUICKSTART_DATA, REPO, kerasft, write_recipe
+
+EPOCHS, BATCH, TRAIN_ROWS = 2, 8, 160
+STEPS_PER_EPOCH = TRAIN_ROWS // BATCH
+DATA = ["data.train_samples=160", "data.validation_samples=16", "data.test_samples=16"]
+TOLERANCE = 1e-5  # summation order differs between strategies; everything else is the same arithmetic
+
+
+class Background:
+    """A `kerasft` command running in the background, its output in files (pipes could fill up and block it)."""
+
+    started: list["Background"] = []  # ended at the module's end if a failing test left one running
+
+    def __init__(self, folder: Path, name: str, *args, env: dict | None = None):
+        self.stdout_path, self.stderr_path = folder / f"{name}.out", folder / f"{name}.err"
+        base = [str(Path(sys.executable).with_name("kerasft"))] if Path(sys.executable).with_name("kerasft").is_file() else [sys.executable, "-m", "kerasft"]
+        with self.stdout_path.open("w") as stdout, self.stderr_path.open("w") as stderr:
+            self.process = subprocess.Popen(
+                [*base, *map(str, args)], cwd=folder, stdout=stdout, stderr=stderr,
+                env=os.environ | {"PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"} | (env or {}),
+            )
+        Background.started.append(self)
+
+    def wait(self, timeout: float) -> int:
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            pytest.fail(f"{self.stdout_path.stem} did not finish in {timeout:.0f}s; stderr:\n{self.stderr[-3000:]}")
+
+    @property
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+
+def final_weights(run_dir: Path) -> dict[str, np.ndarray]:
+    """The model's weights in the run's last epoch checkpoint (optimizer slots left out)."""
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(str(run_dir / "checkpoints" / f"epoch-{EPOCHS}"))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            if name.startswith("model/") and "optimizer" not in name and "OPTIMIZER_SLOT" not in name}
+
+
+def largest_difference(first: dict, second: dict) -> float:
+    assert first.keys() == second.keys() and len(first) > 10
+    return max(float(np.abs(first[name] - second[name]).max()) for name in first)
+
+
+def wait_for(condition, timeout: float, what: str, process: Background | None = None):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        if process is not None and process.process.poll() is not None:
+            pytest.fail(f"the run ended (exit {process.process.returncode}) before {what}; stderr:\n{process.stderr[-3000:]}")
+        time.sleep(0.02)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_process_left_behind():
+    yield
+    for run in Background.started:
+        if run.process.poll() is None:
+            run.process.kill()
+            run.process.wait()
+
+
+@pytest.fixture(scope="module")
+def deterministic_checkpoint(tmp_path_factory, tiny_checkpoint) -> Path:
+    """The tiny BERT without dropout: its training depends on the data order and the arithmetic alone."""
+    folder = tmp_path_factory.mktemp("tiny-no-dropout") / "model"
+    shutil.copytree(tiny_checkpoint, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config |= {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, deterministic_checkpoint) -> Path:
+    folder = tmp_path_factory.mktemp("distributed")
+    data = {split: QUICKSTART_DATA / f"{split}.csv" for split in ("train", "validation", "test")}
+    write_recipe(folder / "tiny.py", deterministic_checkpoint, data, epochs=EPOCHS, batch_size=BATCH, learning_rate=1e-3, backup_every_steps=2,
+                 mixed_precision="off")  # float32 everywhere, for tight comparisons (auto is mixed_bfloat16 on bf16 CPUs)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def baseline(workdir):
+    """One uninterrupted single-device run, started in the background; call it to wait for its run directory."""
+    run = Background(workdir, "baseline", "run", "tiny.py", *DATA, "--strategy", "default", "--run-name", "baseline",
+                     "--output-dir", "baseline-runs", "--tensorboard-dir", "tb")
+
+    def finished() -> Path:
+        assert run.wait(timeout=240) == 0, run.stderr[-3000:]
+        return workdir / "baseline-runs" / "baseline"
+
+    return finished
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- the global batch, devices, input order, precision: quick checks in this process -----------------------------
+
+def test_a_global_batch_that_does_not_divide_across_replicas_is_refused():
+    from types import SimpleNamespace
+
+    from kerasft.errors import UserError
+    from kerasft.strategy import per_replica_batch
+
+    four = SimpleNamespace(num_replicas_in_sync=4)
+    assert per_replica_batch(four, 32) == 8
+    with pytest.raises(UserError) as refused:
+        per_replica_batch(four, 10)
+    message = str(refused.value)
+    assert "train.batch_size=10 is the global batch" in message and "4 replicas" in message
+    assert "train.batch_size=8 or train.batch_size=12" in message
+    with pytest.raises(UserError, match=r"e\.g\. train\.batch_size=4$"):
+        per_replica_batch(four, 2)
+
+
+def test_devices_flag_accepts_cpu_n_only():
+    from click.testing import CliRunner
+
+    from kerasft.cli import main
+    from kerasft.errors import UserError
+    from kerasft.strategy import parse_devices
+
+    assert parse_devices("cpu:2") == ("cpu", 2) and parse_devices("CPU:4") == ("cpu", 4)
+    for wrong in ("gpu:2", "cpu", "cpu:0", "2"):
+        with pytest.raises(UserError, match="expected cpu:N"):
+            parse_devices(wrong)
+    result = CliRunner().invoke(main, ["run", "tiny.py", "--devices", "cpu:many"])
+    assert result.exit_code == 2 and "expected cpu:N" in result.output
+
+
+def test_the_input_order_is_seeded_per_epoch_and_a_resumed_plan_continues_it():
+    from kerasft.pipeline import Plan
+
+    full = Plan(examples=21, global_batch=4, seed=7, epochs=3)
+    assert full.steps_per_epoch == 6 and full.batches == 18
+    batches = [full.indices(number).tolist() for number in range(full.batches)]
+    for epoch in range(3):  # every example exactly once per epoch, in an order that changes between epochs
+        seen = sum(batches[epoch * 6 : (epoch + 1) * 6], [])
+        assert sorted(seen) == list(range(21))
+    assert batches[0] != batches[6]
+    resumed = Plan(examples=21, global_batch=4, seed=7, epochs=3, start_epoch=1, start_step=4)
+    assert [resumed.indices(number).tolist() for number in range(resumed.batches)] == batches[6 + 4 :]
+    assert Plan(examples=21, global_batch=4, shuffle=False).indices(5).tolist() == [20]
+
+
+def test_mixed_precision_auto_follows_the_cpu_and_logits_stay_float32(tmp_path, tiny_checkpoint, monkeypatch):
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from kerasft import precision
+    from kerasft.model import build_classifier
+    from kerasft.recipe import TrainConfig
+
+    strategy = tf.distribute.get_strategy()
+    for native, policy in ((False, "float32"), (True, "mixed_bfloat16")):
+        monkeypatch.setattr(precision, "cpu_supports_bfloat16", lambda native=native: native)
+        assert precision.choose(TrainConfig(), strategy) == {"mixed_precision": policy, "jit_compile": False, "device_kind": "CPU", "notes": []}
+    assert precision.choose(TrainConfig(mixed_precision="off", jit_compile="on"), strategy)["jit_compile"] is True
+    monkeypatch.setattr(precision, "cpu_supports_bfloat16", lambda: False)
+    assert "emulated" in precision.choose(TrainConfig(mixed_precision="mixed_bfloat16"), strategy)["notes"][0]
+    monkeypatch.undo()
+    try:
+        precision.apply({"mixed_precision": "mixed_bfloat16"})
+        model = build_classifier(str(tiny_checkpoint), ["a", "b", "c"])
+        assert model(model.dummy_inputs).logits.dtype == tf.bfloat16  # what Hugging Face's model does by itself
+        precision.keep_logits_float32(model)
+        assert model(model.dummy_inputs).logits.dtype == tf.float32
+        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+    finally:
+        precision.reset()
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
+    assert not precision.cpu_supports_bfloat16(cpuinfo)
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16\n")
+    assert precision.cpu_supports_bfloat16(cpuinfo)
+
+
+# --- MirroredStrategy on two logical CPU devices ---------------------------------------------------------------------
+
+MIRRORED_SCRIPT = textwrap.dedent("""
+    import json, sys
+    from kerasft import strategy as strategies
+    strategies.request_devices("cpu:2")
+    strategies.apply_requested_devices()  # before anything else sets up TensorFlow's devices
+    import tf_keras as keras
+    from kerasft import data, model as models, pipeline
+    from kerasft.recipe import apply_overrides, load_recipe
+
+    recipe = apply_overrides(load_recipe(sys.argv[1]), sys.argv[2:])
+    tokenizer = models.load_tokenizer(recipe.model.checkpoint)
+    splits, labels = data.load_splits(recipe.data, seed=recipe.train.seed)
+    tokenized = data.tokenize(splits, tokenizer, recipe.model.max_length)
+    results = {}
+    for name in ("one-device", "mirrored"):
+        strategy = strategies.choose_strategy(name)
+        keras.utils.set_random_seed(recipe.train.seed)
+        with strategy.scope():
+            model = models.build_classifier(recipe.model.checkpoint, labels)
+            models.compile_classifier(model, recipe.train.learning_rate)
+        plan = pipeline.Plan(len(tokenized["train"]), recipe.train.batch_size, seed=recipe.train.seed, epochs=1)
+        losses = []
+        record = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: losses.append(float(logs["loss"])))
+        model.fit(pipeline.batches_dataset(tokenized["train"], tokenizer, plan), epochs=1, steps_per_epoch=plan.steps_per_epoch,
+                  callbacks=[record], verbose=0)
+        results[name] = {"replicas": strategy.num_replicas_in_sync, "devices": list(strategy.extended.worker_devices),
+                         "per_replica_batch": strategies.per_replica_batch(strategy, recipe.train.batch_size),
+                         "losses": losses, "weights": [weight.tolist() for weight in model.get_weights()]}
+    print(json.dumps(results))
+""")
+
+
+def test_mirrored_on_two_logical_cpus_matches_one_device(workdir, baseline):
+    (workdir / "mirrored_check.py").write_text(MIRRORED_SCRIPT)
+    result = subprocess.run(
+        [sys.executable, "mirrored_check.py", "tiny.py", "data.train_samples=96"], cwd=workdir, capture_output=True, text=True,
+        timeout=180, env=os.environ | {"PYTHONPATH": str(REPO)},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = json.loads(result.stdout.strip().splitlines()[-1])
+    one, mirrored = runs["one-device"], runs["mirrored"]
+    assert (one["replicas"], mirrored["replicas"]) == (1, 2)
+    assert len(mirrored["devices"]) == 2 and all("CPU" in device for device in mirrored["devices"])
+    assert (one["per_replica_batch"], mirrored["per_replica_batch"]) == (BATCH, BATCH // 2)
+    assert len(one["losses"]) == len(mirrored["losses"]) == 96 // BATCH
+    np.testing.assert_allclose(mirrored["losses"], one["losses"], rtol=0, atol=TOLERANCE)
+    assert one["losses"][-1] != one["losses"][0]  # it did train
+    for first, second in zip(one["weights"], mirrored["weights"]):
+        np.testing.assert_allclose(np.array(second), np.array(first), rtol=0, atol=TOLERANCE)
+
+
+# --- faults: SIGKILL and resume, Ctrl-C ------------------------------------------------------------------------------
+
+def test_a_killed_run_resumes_from_its_last_backup_and_ends_like_an_uninterrupted_one(workdir, baseline):
+    from kerasft.resume import backup_position
+
+    run_dir = workdir / "runs" / "killed"
+    run = Background(workdir, "killed", "run", "tiny.py", *DATA, "--devices", "cpu:2", "--run-name", "killed",
+                     "--output-dir", "runs", "--tensorboard-dir", "tb")
+    state = run_dir / "backup" / "chief" / "checkpoint"
+    wait_for(lambda: state.is_file() and 'model_checkpoint_path: "ckpt-2"' in state.read_text(), 150, "the second backup", run)
+    run.process.send_signal(signal.SIGKILL)
+    run.process.wait(timeout=30)
+    assert not (run_dir / "trained").exists(), "the kill came after training had finished"
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "running"  # a killed process cannot say otherwise
+    epoch, step = backup_position(run_dir, STEPS_PER_EPOCH)
+    assert (epoch, step) < (EPOCHS - 1, STEPS_PER_EPOCH - 1) and epoch * STEPS_PER_EPOCH + step >= 4
+
+    resumed = kerasft("run", "--resume", run_dir, "--devices", "cpu:2", cwd=workdir, timeout=240)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming killed at epoch {epoch + 1}, step {step + 1} of {STEPS_PER_EPOCH}" in resumed.stdout
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["training"]["steps"] == EPOCHS * STEPS_PER_EPOCH  # as many steps as an uninterrupted run
+    (resumption,) = metrics["training"]["resumed_at"]
+    assert (resumption["epoch"], resumption["step"]) == (epoch + 1, step + 1)
+    assert resumption["optimizer_step"] == epoch * STEPS_PER_EPOCH + step > 0  # the restored state, not step 0
+    assert [record["epoch"] for record in metrics["validation"]] == [1, 2]
+    run_info = json.loads((run_dir / "recipe.json").read_text())["run"]
+    assert (run_info["strategy"], run_info["replicas"], run_info["device_request"]) == ("MirroredStrategy", 2, "cpu:2")
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "complete"
+    assert not (run_dir / "backup").exists() and not (run_dir / "trained").exists()
+    assert (run_dir / "export" / "tiny" / "1" / "saved_model.pb").is_file()
+    # weights, optimizer state and data order all carried over: the same weights as the uninterrupted run
+    assert largest_difference(final_weights(run_dir), final_weights(baseline())) < TOLERANCE
+
+
+def test_ctrl_c_saves_the_training_state_and_prints_the_resume_command(workdir):
+    from kerasft.resume import backup_position
+
+    run_dir = (workdir / "runs" / "stopped").resolve()
+    run = Background(workdir, "stopped", "run", "tiny.py", *DATA, "train.backup_every_steps=1000", "--run-name", "stopped",
+                     "--output-dir", "runs", "--tensorboard-dir", "tb")
+    wait_for(lambda: "Epoch 1/" in run.stdout, 120, "training to start", run)
+    run.process.send_signal(signal.SIGINT)
+    assert run.wait(timeout=120) == 130, run.stderr[-3000:]
+    stderr = run.stderr
+    assert "Ctrl-C: saving the training state after this step" in stderr and "Traceback" not in stderr
+    expected = f"kerasft run --resume {run_dir}"
+    assert f"Resume with:\n  {expected}\n" in stderr
+    status = json.loads((run_dir / "status.json").read_text())
+    assert (status["state"], status["stage"], status["resume"]) == ("interrupted", "train", expected)
+    position = backup_position(run_dir, STEPS_PER_EPOCH)  # no periodic backup this early: Ctrl-C wrote it
+    assert position is not None
+    saved_epoch, saved_step = position if position[1] else (position[0] - 1, STEPS_PER_EPOCH)
+    assert f"the training state is saved at epoch {saved_epoch + 1}, step {saved_step}" in stderr
+    from click.testing import CliRunner
+
+    from kerasft.cli import main
+
+    refused = CliRunner().invoke(main, ["run", "tiny.py", "train.epochs=3", "--resume", str(run_dir)])
+    assert refused.exit_code == 2 and "drop the recipe and overrides (tiny.py train.epochs=3)" in refused.output
+
+
+def test_resume_refuses_what_it_cannot_continue(workdir, baseline):
+    from click.testing import CliRunner
+
+    from kerasft.cli import main
+
+    complete = CliRunner().invoke(main, ["run", "--resume", str(baseline())])
+    assert complete.exit_code == 2 and "that run is complete; there is nothing to resume" in complete.output
+    nowhere = CliRunner().invoke(main, ["run", "--resume", str(workdir / "nowhere")])
+    assert nowhere.exit_code == 2 and "not a kerasft run directory" in nowhere.output
+    renamed = CliRunner().invoke(main, ["run", "--resume", str(baseline()), "--run-name", "other"])
+    assert renamed.exit_code == 2 and "drop --run-name and --tensorboard-dir" in renamed.output
+
+
+# --- MultiWorkerMirroredStrategy: two worker processes on 127.0.0.1 ------------------------------------------------
+
+def test_two_workers_train_identical_weights_and_only_the_chief_writes(workdir, baseline):
+    ports = [free_port(), free_port()]
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    workers = [
+        Background(workdir, f"worker{index}", "run", "tiny.py", *DATA, "--run-name", "two-workers", "--output-dir", "mw-runs",
+                   "--tensorboard-dir", "mw-tb", env={"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})})
+        for index in range(2)
+    ]
+    try:
+        codes = [worker.wait(timeout=240) for worker in workers]
+    finally:
+        for worker in workers:
+            if worker.process.poll() is None:
+                worker.process.kill()
+    assert codes == [0, 0], "\n".join(worker.stderr[-2000:] for worker in workers)
+
+    run_dir = workdir / "mw-runs" / "two-workers"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    fingerprint = metrics["training"]["weights"]
+    assert f"kerasft: worker 1 finished training ({EPOCHS * STEPS_PER_EPOCH} steps, weights {fingerprint})" in workers[1].stdout
+    assert metrics["training"]["steps"] == EPOCHS * STEPS_PER_EPOCH
+    run_info = json.loads((run_dir / "recipe.json").read_text())["run"]
+    assert (run_info["strategy"], run_info["workers"], run_info["replicas"], run_info["per_replica_batch"]) == ("MultiWorkerMirroredStrategy", 2, 2, BATCH // 2)
+    # only the chief writes: one run directory, one export, nothing left of the other worker's temporary files
+    assert [path.name for path in (workdir / "mw-runs").iterdir()] == ["two-workers"]
+    assert [path.name for path in (run_dir / "export" / "tiny").iterdir()] == ["1"]
+    assert not list(run_dir.rglob("workertemp*")) and not (run_dir / "backup").exists()
+    assert [path.name for path in (workdir / "mw-tb").iterdir()] == ["two-workers"]
+    assert "test accuracy" in workers[0].stdout and "test accuracy" not in workers[1].stdout
+    assert len((run_dir / "predictions.csv").read_text().strip().splitlines()) == 16 + 1  # every test example once
+    # each worker saw its own half of every global batch: the same weights as one device on the whole batch
+    assert largest_difference(final_weights(run_dir), final_weights(baseline())) < TOLERANCE
