@@ -314,12 +314,15 @@ def _print_summary(run_dir: Path, metrics: dict, tensorboard_run: Path) -> None:
     test = metrics["test"]
     print(f"\nkerasft: test accuracy {test['accuracy']:.4f}, macro F1 {test['macro_f1']:.4f}, "
           f"weighted F1 {test['weighted_f1']:.4f} on {test['examples']} examples")
-    print(f"  run directory   {run_dir}")
-    for name in (METRICS_FILE, "classification_report.txt", "confusion_matrix.png", LEARNING_CURVES, "predictions.csv", CHECKPOINTS):
-        print(f"  {name:<15} {run_dir / name}")
+    names = (METRICS_FILE, "classification_report.txt", "confusion_matrix.png", LEARNING_CURVES, "predictions.csv", CHECKPOINTS)
+    width = max(map(len, names)) + 1
     how = f"best {metrics['early_stopping']['metric']}" if metrics.get("early_stopping") else "the last"
-    print(f"  kept epoch      {metrics['best_epoch']} ({how}): the weights evaluated and exported")
-    print(f"  export          {metrics['export']['path']}")
+    rows = [("run directory", run_dir)] + [(name, run_dir / name) for name in names] + [
+        ("kept epoch", f"{metrics['best_epoch']} ({how}): the weights evaluated and exported"),
+        ("export", metrics["export"]["path"]),
+        ("tensorboard", f"{tensorboard_run}  (tensorboard --logdir {tensorboard_run.parent})"),
+    ]
+    for label, value in rows:
+        print(f"  {label:<{width}} {value}")
     if "note" in metrics["export"]:
         print(f"  note: {metrics['export']['note']}")
-    print(f"  tensorboard     {tensorboard_run}  (tensorboard --logdir {tensorboard_run.parent})")

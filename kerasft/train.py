@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import tensorflow as tf
@@ -62,7 +63,7 @@ def fit(model, train_ds, validation_ds, recipe, run_dir: Path, tensorboard_dir: 
             epochs=recipe.train.epochs,
             steps_per_epoch=steps_per_epoch,
             callbacks=callbacks,
-            verbose=1,
+            verbose=1 if sys.stdout.isatty() else 2,  # a live bar on a terminal; one line per epoch in log files
         )
     finally:
         if scratch is not None:
