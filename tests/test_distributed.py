@@ -380,3 +380,34 @@ def test_two_workers_train_identical_weights_and_only_the_chief_writes(workdir, 
     assert len((run_dir / "predictions.csv").read_text().strip().splitlines()) == 16 + 1  # every test example once
     # each worker saw its own half of every global batch: the same weights as one device on the whole batch
     assert largest_difference(final_weights(run_dir), final_weights(baseline())) < TOLERANCE
+
+
+def test_a_multi_worker_job_restarted_after_a_worker_dies_resumes_from_the_chiefs_backup(workdir, baseline):
+    run_dir = workdir / "mw-runs" / "worker-died"
+
+    def start_workers(*args) -> list[Background]:
+        ports = [free_port(), free_port()]
+        cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+        return [Background(workdir, f"died{len(Background.started)}-{index}", "run", *args,
+                           env={"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})})
+                for index in range(2)]
+
+    first = start_workers("tiny.py", *DATA, "--run-name", "worker-died", "--output-dir", "mw-runs", "--tensorboard-dir", "mw-tb")
+    state = run_dir / "backup" / "chief" / "checkpoint"
+    wait_for(lambda: state.is_file() and 'model_checkpoint_path: "ckpt-2"' in state.read_text(), 150, "the chief's second backup", first[0])
+    first[1].process.send_signal(signal.SIGKILL)  # a worker dies; the job's manager then restarts every worker
+    first[0].process.send_signal(signal.SIGKILL)
+    for worker in first:
+        worker.process.wait(timeout=30)
+    assert not (run_dir / "trained").exists(), "the kill came after training had finished"
+
+    second = start_workers("--resume", run_dir)
+    codes = [worker.wait(timeout=240) for worker in second]
+    assert codes == [0, 0], "\n".join(worker.stderr[-2000:] for worker in second)
+    assert "resuming worker-died at epoch" in second[0].stdout and "resuming worker-died at epoch" in second[1].stdout
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["training"]["steps"] == EPOCHS * STEPS_PER_EPOCH  # as many steps as an uninterrupted run
+    (resumption,) = metrics["training"]["resumed_at"]
+    assert resumption["optimizer_step"] >= 4  # both workers restored the chief's backup, not step 0
+    assert [path.name for path in (run_dir / "export" / "tiny").iterdir()] == ["1"]
+    assert largest_difference(final_weights(run_dir), final_weights(baseline())) < TOLERANCE
