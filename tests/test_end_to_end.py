@@ -12,14 +12,22 @@ from conftest import kerasft, read_rows, write_recipe
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, tiny_checkpoint):
-    """One real run through the CLI, shared by the checks below."""
-    from conftest import QUICKSTART_DATA
+    """One real run through the CLI, shared by the checks below: the shipped emotion recipe, offline, as the
+    README shows it, on `text;label` files without a header (train.txt, val.txt, test.txt) and a local checkpoint."""
+    from conftest import QUICKSTART_DATA, REPO
 
     workdir = tmp_path_factory.mktemp("e2e")
+    for split, name in (("train", "train"), ("validation", "val"), ("test", "test")):
+        rows = read_rows(QUICKSTART_DATA / f"{split}.csv")
+        (workdir / f"{name}.txt").write_text("".join(f"{row['text']};{row['label']}\n" for row in rows), encoding="utf-8")
     data = {split: QUICKSTART_DATA / f"{split}.csv" for split in ("train", "validation", "test")}
-    recipe = write_recipe(workdir / "tiny.py", tiny_checkpoint, data, epochs=2, keep_checkpoints=1)
+    write_recipe(workdir / "tiny.py", tiny_checkpoint, data)  # for runs that need a recipe of their own
     result = kerasft(
-        "run", recipe, "data.train_samples=160", "data.test_samples=60", "train.epochs=3",
+        "run", REPO / "recipes" / "emotion.py",
+        "data.train=train.txt", "data.validation=val.txt", "data.test=test.txt", "data.sep=;", "data.columns=text,label",
+        f"model.checkpoint={tiny_checkpoint}", "model.max_length=32", "model.name=tiny",
+        "train.batch_size=8", "train.learning_rate=1e-3", "train.keep_checkpoints=1",
+        "data.train_samples=160", "data.test_samples=60", "train.epochs=3",
         "--run-name", "first", "--output-dir", workdir / "runs", "--tensorboard-dir", workdir / "tb", cwd=workdir,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -36,8 +44,10 @@ def test_run_directory_holds_every_promised_file(finished_run):
 
 
 def test_overrides_reach_the_run_and_recipe_json_records_them(finished_run):
-    _, run_dir, _ = finished_run
+    workdir, run_dir, _ = finished_run
     recipe = json.loads((run_dir / "recipe.json").read_text())
+    assert recipe["name"] == "emotion" and recipe["data"]["hub"] == "dair-ai/emotion"  # the local files took its place
+    assert recipe["data"]["train"] == str((workdir / "train.txt").resolve()) and recipe["data"]["columns"] == ["text", "label"]
     assert recipe["train"]["epochs"] == 3
     assert recipe["data"]["train_samples"] == 160
     assert recipe["model"]["max_length"] == 32
