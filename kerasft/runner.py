@@ -291,7 +291,7 @@ def reexport(run_dir: Path, checkpoint: str | None = None) -> tuple[Path, dict]:
     if not recipe_file.is_file():
         raise UserError(f"{run_dir} is not a kerasft run directory (no {RECIPE_FILE})")
     recipe = Recipe.from_dict({key: value for key, value in json.loads(recipe_file.read_text()).items() if key != "run"})
-    checkpoint = checkpoint or tf.train.latest_checkpoint(str(run_dir / CHECKPOINTS))
+    checkpoint = checkpoint or _kept_checkpoint(run_dir) or tf.train.latest_checkpoint(str(run_dir / CHECKPOINTS))
     if not checkpoint or not Path(f"{checkpoint}.index").is_file():
         raise UserError(f"no checkpoint {checkpoint or 'in ' + str(run_dir / CHECKPOINTS)}; pass --checkpoint <run>/checkpoints/epoch-N")
     config = AutoConfig.from_pretrained(run_dir / MODEL_FILES)
@@ -308,6 +308,21 @@ def reexport(run_dir: Path, checkpoint: str | None = None) -> tuple[Path, dict]:
         parity_texts=texts, parity_probabilities=probabilities,
     )
     return path, facts | {"checkpoint": checkpoint}
+
+
+def _kept_checkpoint(run_dir: Path) -> str | None:
+    """The checkpoint of the epoch a finished run evaluated and exported (the best one, with early stopping)."""
+    metrics_file = run_dir / METRICS_FILE
+    best_epoch = json.loads(metrics_file.read_text()).get("best_epoch") if metrics_file.is_file() else None
+    if best_epoch is None:
+        return None
+    from kerasft.errors import UserError
+
+    checkpoint = run_dir / CHECKPOINTS / f"epoch-{best_epoch}"
+    if not Path(f"{checkpoint}.index").is_file():
+        raise UserError(f"the run kept epoch {best_epoch}, whose checkpoint is no longer in {run_dir / CHECKPOINTS} "
+                        "(train.keep_checkpoints pruned it); pass --checkpoint <run>/checkpoints/epoch-N to export another epoch")
+    return str(checkpoint)
 
 
 def _print_summary(run_dir: Path, metrics: dict, tensorboard_run: Path) -> None:

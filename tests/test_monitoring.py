@@ -161,6 +161,14 @@ def test_early_stopping_evaluates_and_exports_the_best_epoch(monitored_run):
     picked = exported[np.arange(len(texts)), labels]
     assert -np.log(picked).mean() == pytest.approx(metrics["validation"][best - 1]["loss"], abs=1e-4)
 
+    # `kerasft export RUN_DIR` exports the kept epoch again, not the newest checkpoint
+    from kerasft.runner import reexport
+
+    path, facts = reexport(run_dir)
+    assert path.name == "2" and facts["checkpoint"] == str(run_dir / "checkpoints" / f"epoch-{best}")
+    again = load_text_signature(path)(text=tf.constant(texts))["probabilities"].numpy()
+    assert np.abs(again - exported).max() < 1e-4
+
 
 def test_end_of_run_reports(monitored_run):
     run_dir, metrics, stdout = monitored_run["run_dir"], monitored_run["metrics"], monitored_run["stdout"]
@@ -169,7 +177,7 @@ def test_end_of_run_reports(monitored_run):
     png_size((run_dir / "confusion_matrix.png").read_bytes())
     for split in ("train", "validation"):
         assert {"epoch", "loss", "accuracy", "macro_f1"} <= set(metrics[split][0])
-    assert "learning_curves.png" in stdout and f"kept epoch      {metrics['best_epoch']}" in stdout
+    assert "learning_curves.png" in stdout and re.search(rf"kept epoch +{metrics['best_epoch']} ", stdout)
     assert json.loads((run_dir / "status.json").read_text())["started"]
 
 
@@ -181,7 +189,8 @@ def test_runs_lists_the_finished_run(monitored_run):
     assert heading.split()[:4] == ["RUN", "RECIPE", "STARTED", "STATE"]
     assert row.split()[0:2] == ["watched", "tiny"] and "complete" in row
     assert f"{monitored_run['epochs_run']}/{EPOCHS}" in row and f"{metrics['test']['accuracy']:.4f}" in row
-    assert row.rstrip().endswith("runs/watched/export/tiny/1")
+    newest = max(int(version.name) for version in (monitored_run["run_dir"] / "export" / "tiny").iterdir())
+    assert row.rstrip().endswith(f"runs/watched/export/tiny/{newest}")  # the newest export, re-exports included
 
 
 # ---------------------------------------------------------------- the pieces, in process
