@@ -124,7 +124,7 @@ def run(recipe_path, overrides, run_name, output_dir, tensorboard_dir, strategy,
 
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--checkpoint", help="A checkpoint prefix, e.g. RUN_DIR/checkpoints/epoch-2 (default: the newest).")
+@click.option("--checkpoint", help="A checkpoint prefix, e.g. RUN_DIR/checkpoints/epoch-2 (default: the epoch the run kept and exported, else the newest).")
 @user_errors
 def export(run_dir, checkpoint):
     """Export RUN_DIR's saved weights again, as the next version of its SavedModel."""
