@@ -43,7 +43,7 @@ def load_splits(data, seed: int, dropped: dict | None = None) -> tuple[DatasetDi
     """
     raw = _load_raw(data)
     splits = DatasetDict({name: _canonical_columns(split, name, data) for name, split in raw.items()})
-    splits = DatasetDict({name: _drop_empty_texts(split, name, dropped) for name, split in splits.items()})
+    splits = DatasetDict({name: _drop_empty_texts(split, name, dropped, refuse=data.empty_texts == "error") for name, split in splits.items()})
     splits, label_names = encode_labels(splits)
     splits = _carve_missing_splits(splits, data, seed)
     for name, count in (("train", data.train_samples), ("validation", data.validation_samples), ("test", data.test_samples)):
@@ -137,9 +137,14 @@ def _canonical_columns(split: datasets.Dataset, name: str, data) -> datasets.Dat
     return split.rename_columns(renames) if renames else split
 
 
-def _drop_empty_texts(split: datasets.Dataset, name: str, counts: dict | None = None) -> datasets.Dataset:
+def _drop_empty_texts(split: datasets.Dataset, name: str, counts: dict | None = None, refuse: bool = False) -> datasets.Dataset:
+    """Drops rows whose text is empty or missing, saying how many; with ``refuse``, refuses the split instead."""
     kept = split.filter(lambda row: isinstance(row[TEXT], str) and row[TEXT].strip() != "")
     dropped = len(split) - len(kept)
+    if refuse and dropped:
+        first = next(number for number, text in enumerate(split[TEXT], start=1) if not (isinstance(text, str) and text.strip()))
+        raise UserError(f"the {name} split has {dropped} empty or missing texts (the first in data row {first}); "
+                        "fill them in or remove them, or set data.empty_texts=drop to drop them")
     if counts is not None:
         counts[name] = dropped
     if dropped:

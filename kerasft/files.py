@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -29,14 +31,22 @@ def write_json(path: Path, value) -> None:
     write_atomic(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
-def create_run_dir(output_dir: Path, run_name: str | None, recipe_name: str) -> Path:
-    """Creates ``output_dir/run_name`` (default ``<recipe>-<timestamp>``); an existing one is never reused."""
+def create_run_dir(output_dir: Path, run_name: str | None, recipe_name: str, needed_bytes: int = 0) -> Path:
+    """Creates ``output_dir/run_name`` (default ``<recipe>-<timestamp>``); an existing one is never reused.
+
+    Refuses, before anything is written, an output directory that cannot be created or written,
+    or whose filesystem has less than ``needed_bytes`` free.
+    """
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UserError(f"cannot create output directory {output_dir}: {error.strerror}; pick another with --output-dir") from None
     if not os.access(output_dir, os.W_OK):
         raise UserError(f"output directory {output_dir} is not writable; pick another with --output-dir")
+    free = shutil.disk_usage(output_dir).free
+    if free < needed_bytes:
+        raise UserError(f"output directory {output_dir} has {free / 1e6:.0f} MB free but this run writes about {needed_bytes / 1e6:.0f} MB "
+                        "(checkpoints, backup, export); free some space, pick another --output-dir, or lower train.keep_checkpoints")
     if run_name is not None:
         if not run_name or "/" in run_name or run_name.startswith("."):
             raise UserError(f"run name {run_name!r} must be a plain folder name")
@@ -51,3 +61,14 @@ def create_run_dir(output_dir: Path, run_name: str | None, recipe_name: str) -> 
         except FileExistsError:
             continue
     raise UserError(f"run directory {output_dir / candidates[0]} already exists; choose another --run-name (earlier runs are never overwritten)")
+
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full_error(error: BaseException, run_dir: Path, resume: str) -> UserError | None:
+    """A UserError for a write that failed because the disk (or quota) is full; None for any other error."""
+    if not (isinstance(error, OSError) and error.errno in DISK_FULL):
+        return None
+    where = error.filename or run_dir
+    return UserError(f"no space left on the device writing {where}; free some space, then continue with: {resume}")

@@ -30,6 +30,7 @@ from kerasft.errors import UserError
 
 
 EARLY_STOPPING_METRICS = ("val_loss", "val_accuracy", "val_macro_f1")
+EMPTY_TEXTS = ("drop", "error")  # data.empty_texts
 
 
 @dataclass
@@ -55,6 +56,7 @@ class DataConfig:
     test_samples: int | None = None
     validation_fraction: float = 0.1  # carved from train (seeded, stratified) when there is no validation split
     test_fraction: float = 0.1  # carved from train likewise when there is no test split
+    empty_texts: str = "drop"  # rows whose text is empty or missing: "drop" (with a count) or "error" (refuse the data)
 
 
 @dataclass
@@ -250,6 +252,8 @@ def validate(recipe: Recipe) -> None:
         value = getattr(recipe.data, key.split(".")[1])
         if not 0 < value < 1:
             raise UserError(f"{key} must be between 0 and 1, got {value}")
+    if recipe.data.empty_texts not in EMPTY_TEXTS:
+        raise UserError(f"data.empty_texts must be one of {', '.join(EMPTY_TEXTS)}, got {recipe.data.empty_texts!r}")
     if recipe.model.max_length is not None and recipe.model.max_length < 3:
         raise UserError(f"model.max_length must be at least 3 (room for [CLS], a token and [SEP]), got {recipe.model.max_length}")
     if recipe.train.early_stopping_metric not in (None, *EARLY_STOPPING_METRICS):

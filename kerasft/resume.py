@@ -64,10 +64,17 @@ def check_resumable(run_dir: Path) -> dict:
     status = json.loads(path.read_text()) if path.is_file() else {}
     if status.get("state") == "complete":
         raise UserError(f"--resume {run_dir}: that run is complete; there is nothing to resume (start a new run, or `kerasft export` it again)")
-    pid = status.get("pid")
-    if status.get("state") == "running" and pid and status.get("host") == socket.gethostname() and _alive(int(pid)):
-        raise UserError(f"--resume {run_dir}: that run is still running (process {pid}); stop it first, or wait for it")
+    if process_state(status) == "alive":
+        raise UserError(f"--resume {run_dir}: that run is still running (process {status['pid']}); stop it first, or wait for it")
     return status
+
+
+def process_state(status: dict) -> str | None:
+    """For a status.json saying "running" on this host: "alive" if its process is, "gone" if it was killed; else None."""
+    pid = status.get("pid")
+    if status.get("state") != "running" or not pid or status.get("host") != socket.gethostname():
+        return None
+    return "alive" if _alive(int(pid)) else "gone"
 
 
 def _alive(pid: int) -> bool:
@@ -105,8 +112,35 @@ def backup_position(run_dir: Path, steps_per_epoch: int) -> tuple[int, int] | No
     return (epoch + 1, 0) if batch == steps_per_epoch - 1 else (epoch, batch + 1)
 
 
+@contextmanager
+def _handlers(handler, signals=(signal.SIGINT, signal.SIGTERM)):
+    """Installs ``handler`` for ``signals`` (main thread only; elsewhere Python cannot), restoring the previous ones after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.signal(number, handler) for number in signals}
+    try:
+        yield
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def terminate_like_interrupt():
+    """From now on SIGTERM (`kill`, a scheduler's stop) raises KeyboardInterrupt like Ctrl-C instead of ending the process
+    at once, so the run directory says "interrupted" and how to resume (during training SaveOnInterrupt takes over).
+    Returns the function that restores the previous handler."""
+    handlers = _handlers(_raise_interrupt, signals=(signal.SIGTERM,))
+    handlers.__enter__()
+    return lambda: handlers.__exit__(None, None, None)
+
+
 class SaveOnInterrupt:
-    """Ctrl-C during training: the step in progress finishes, the training state is backed up, then KeyboardInterrupt.
+    """Ctrl-C (or SIGTERM) during training: the step in progress finishes, the training state is backed up, then KeyboardInterrupt.
 
     A second Ctrl-C stops at once (losing the steps since the last periodic backup)::
 
@@ -123,18 +157,13 @@ class SaveOnInterrupt:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        print("\nkerasft: Ctrl-C: saving the training state after this step (Ctrl-C again stops at once)", file=sys.stderr, flush=True)
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        print(f"\nkerasft: {name}: saving the training state after this step (Ctrl-C again stops at once)", file=sys.stderr, flush=True)
 
     @contextmanager
     def installed(self):
-        if threading.current_thread() is not threading.main_thread():
+        with _handlers(self._handle):
             yield self
-            return
-        previous = signal.signal(signal.SIGINT, self._handle)
-        try:
-            yield self
-        finally:
-            signal.signal(signal.SIGINT, previous)
 
     def callback(self):
         import tf_keras as keras

@@ -1,7 +1,7 @@
 """Past runs (`kerasft runs`): one row per run folder, newest first, read from the files each run leaves.
 
-Incomplete runs are listed too, with their state (running, failed, interrupted) and the
-epochs their checkpoints reached::
+Incomplete runs are listed too, with their state (running, failed, interrupted, or killed: "running"
+on this host but its process is gone) and the epochs their checkpoints reached::
 
     rows = list_runs(Path("runs"))
     print(format_table(rows))
@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from kerasft.errors import UserError
+from kerasft.resume import process_state
 
 MARKERS = ("recipe.json", "status.json")  # a folder with either is a run (inspect folders have neither)
 COLUMNS = (  # key, heading
@@ -67,7 +68,7 @@ def describe_run(folder: Path) -> dict:
         "recipe": recipe.get("name"),
         "started": datetime.fromtimestamp(started).strftime("%Y-%m-%d %H:%M:%S"),
         "started_timestamp": started,
-        "state": status.get("state", "unknown"),
+        "state": "killed" if process_state(status) == "gone" else status.get("state", "unknown"),
         "epochs": epochs,
         "epochs_planned": (recipe.get("train") or {}).get("epochs"),
         "best_epoch": metrics.get("best_epoch"),

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from kerasft.files import create_run_dir, write_atomic, write_json
+from kerasft.files import create_run_dir, disk_full_error, write_atomic, write_json
 from kerasft.recipe import Recipe
 
 # The run directory's layout, relative to the run directory.
@@ -76,6 +76,7 @@ def run_recipe(recipe: Recipe | None, output_dir: Path = Path("runs"), run_name:
     splits, label_names = data.load_splits(recipe.data, seed=recipe.train.seed)
     learning_rate = recipe.train.learning_rate * (strategy.num_replicas_in_sync if recipe.train.scale_learning_rate else 1)
     precision.apply(settings)
+    restore_sigterm = resume.terminate_like_interrupt()
     try:
         with strategy.scope():
             model = models.build_classifier(recipe.model.checkpoint, label_names)
@@ -88,7 +89,7 @@ def run_recipe(recipe: Recipe | None, output_dir: Path = Path("runs"), run_name:
         if resume_dir is not None:
             run_dir = resume_dir
         elif chief:
-            run_dir = create_run_dir(output_dir, run_name, recipe.name)
+            run_dir = create_run_dir(output_dir, run_name, recipe.name, needed_bytes=bytes_written(model, recipe.train.keep_checkpoints))
         else:  # the chief creates it; this worker writes nothing there but Keras' temporary backup files
             run_dir = output_dir / run_name
         command = resume.resume_command(run_dir, strategies.requested_devices())
@@ -110,16 +111,23 @@ def run_recipe(recipe: Recipe | None, output_dir: Path = Path("runs"), run_name:
             _train_evaluate_export(recipe, run_dir, strategy, tokenizer, model, splits, tokenized, label_names, tensorboard_dir, started,
                                    run=run, settings=settings, chief=chief, resuming=resume_dir is not None, progress=progress)
         except BaseException as error:  # the run directory must say it did not finish, and how to go on
+            disk_full = disk_full_error(error, run_dir, command)
             if chief:
                 state = "failed" if isinstance(error, Exception) else "interrupted"
-                write_json(run_dir / STATUS_FILE, {"state": state, "error": f"{type(error).__name__}: {error}", "stage": progress["stage"],
-                                                   "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)), "resume": command})
-                if not isinstance(error, UserError):
+                try:
+                    write_json(run_dir / STATUS_FILE, {"state": state, "error": f"{type(error).__name__}: {error}", "stage": progress["stage"],
+                                                       "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)), "resume": command})
+                except OSError:  # a full disk: status.json keeps saying "running", which `kerasft runs` shows as killed
+                    pass
+                if not isinstance(error, UserError) and not disk_full:
                     print(f"\nkerasft: run {state} during {progress['stage']}; {_saved_state(run_dir, progress)}. Resume with"
                           + (" (on every worker)" if strategies.num_workers(strategy) > 1 else "") + f":\n  {command}", file=sys.stderr, flush=True)
+            if disk_full:
+                raise disk_full from error
             raise
     finally:
         precision.reset()
+        restore_sigterm()
     return run_dir
 
 
@@ -205,6 +213,13 @@ def _train(recipe, run_dir, strategy, tokenizer, model, tokenized, tensorboard_d
     if saver and saver.requested:  # Ctrl-C came during the last validation: training is complete and saved
         raise KeyboardInterrupt
     return epochs.merged(history), int(model.optimizer.iterations.numpy())
+
+
+def bytes_written(model, keep_checkpoints: int) -> int:
+    """About what a run writes, for the free-space check: weights and Adam's two slots (3x the model) in each kept
+    checkpoint and in the backup, the final weights, and the export."""
+    model_bytes = sum(int(weight.shape.num_elements()) * weight.dtype.size for weight in model.weights)
+    return model_bytes * (3 * keep_checkpoints + 3 + 1 + 1)
 
 
 def _saved_state(run_dir: Path, progress: dict) -> str:

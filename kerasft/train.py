@@ -5,8 +5,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import math
+
 import tensorflow as tf
 import tf_keras as keras
+
+from kerasft.errors import UserError
 
 
 class KeepLastCheckpoints(keras.callbacks.Callback):
@@ -32,7 +36,33 @@ class KeepLastCheckpoints(keras.callbacks.Callback):
         )
 
     def on_epoch_end(self, epoch, logs=None):
+        if not math.isfinite((logs or {}).get("loss", 0.0)):
+            return  # TerminateOnNaN stopped this epoch: its weights are not worth keeping, nor worth pruning a good one for
         self.manager.save(checkpoint_number=epoch + 1)
+
+
+class StopOnNaN(keras.callbacks.TerminateOnNaN):
+    """Keras' TerminateOnNaN, remembering where the loss went bad so that `fit` can say so."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch, self.stopped_at = 0, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_batch_end(self, batch, logs=None):
+        super().on_batch_end(batch, logs)
+        if self.model.stop_training and self.stopped_at is None and not math.isfinite(float((logs or {}).get("loss", 0.0))):
+            self.stopped_at = (self.epoch, batch)
+
+
+def nan_error(stopped_at: tuple[int, int], recipe, run_dir: Path) -> UserError:
+    epoch, batch = stopped_at
+    latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+    kept = f"the last good checkpoint is {latest}" if latest else "no epoch had finished, so no checkpoint was saved"
+    return UserError(f"the training loss became NaN at epoch {epoch + 1}, step {batch + 1}, so the run stopped and exported nothing; "
+                     f"{kept}; lower train.learning_rate (it is {recipe.train.learning_rate:g}) and start a new run")
 
 
 def fit(model, train_ds, validation_ds, recipe, run_dir: Path, tensorboard_dir: Path, *, steps_per_epoch=None, extra_callbacks=(), chief=True):
@@ -51,13 +81,14 @@ def fit(model, train_ds, validation_ds, recipe, run_dir: Path, tensorboard_dir: 
     scratch = None if chief else Path(tempfile.mkdtemp(prefix="kerasft-worker-"))
     if scratch is not None:
         run_dir, tensorboard_dir = scratch, scratch / "tensorboard"
+    nan = StopOnNaN()
     callbacks = [*extra_callbacks] + [
         keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir), update_freq="epoch"),
         KeepLastCheckpoints(run_dir / "checkpoints", max_to_keep=recipe.train.keep_checkpoints),
-        keras.callbacks.TerminateOnNaN(),
+        nan,
     ] + training_callbacks(model, recipe, Path(tensorboard_dir))  # step scalars, validation reports, hparams, early stopping
     try:
-        return model.fit(
+        history = model.fit(
             train_ds,
             validation_data=validation_ds,
             epochs=recipe.train.epochs,
@@ -65,6 +96,9 @@ def fit(model, train_ds, validation_ds, recipe, run_dir: Path, tensorboard_dir: 
             callbacks=callbacks,
             verbose=1 if sys.stdout.isatty() else 2,  # a live bar on a terminal; one line per epoch in log files
         )
+        if nan.stopped_at is not None:  # before the caller saves the final (NaN) weights or evaluates and exports them
+            raise nan_error(nan.stopped_at, recipe, run_dir)
+        return history
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -1,0 +1,270 @@
+"""Faults and awkward inputs that docs/reliability.md promises to survive, each with the outcome it promises.
+
+Runs go in-process through the real `kerasft` command (click's CliRunner) on the tiny BERT;
+only the signal test needs a process of its own.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import REPO, read_rows, write_recipe
+from kerasft.cli import main
+from kerasft.errors import UserError
+
+
+def run(*args) -> "click.testing.Result":
+    return CliRunner().invoke(main, ["run", *map(str, args)])
+
+
+def one_error_line(result) -> str:
+    """The single `kerasft: error: ...` line a refused run prints (exit 2, no traceback)."""
+    assert result.exit_code == 2, result.output[-3000:]
+    assert "Traceback" not in result.output
+    lines = [line for line in result.stderr.strip().splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("kerasft: error: "), result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def recipe(tmp_path, tiny_checkpoint, small_data) -> Path:
+    return write_recipe(tmp_path / "tiny.py", tiny_checkpoint, small_data, epochs=2, batch_size=8, mixed_precision="off")
+
+
+# --- inputs ------------------------------------------------------------------------------------------------------
+
+def test_empty_texts_are_refused_when_the_recipe_says_so(tmp_path):
+    from kerasft.data import load_splits
+    from kerasft.recipe import DataConfig, Recipe, apply_overrides
+
+    path = tmp_path / "d.csv"
+    path.write_text('text,label\ngood,pos\nbad,neg\n"",neg\nfine,pos\n   ,pos\n', encoding="utf-8")
+    with pytest.raises(UserError, match=r"the train split has 2 empty or missing texts \(the first in data row 3\); "
+                                        r"fill them in or remove them, or set data.empty_texts=drop"):
+        load_splits(DataConfig(train=str(path), validation=str(path), test=str(path), empty_texts="error"), seed=0)
+    with pytest.raises(UserError, match="data.empty_texts must be one of drop, error, got 'skip'"):
+        apply_overrides(Recipe(data=DataConfig(train=str(path))), ["data.empty_texts=skip"])
+
+
+def test_a_checkpoint_head_of_another_size_is_reinitialised_with_a_warning(tmp_path, tiny_checkpoint, capsys):
+    import numpy as np
+    from transformers import TFBertForSequenceClassification
+
+    from kerasft.model import build_classifier
+
+    folder = tmp_path / "three-label-head"
+    shutil.copytree(tiny_checkpoint, folder)
+    trained = TFBertForSequenceClassification.from_pretrained(str(tiny_checkpoint), num_labels=3)
+    trained(trained.dummy_inputs)
+    trained.save_pretrained(folder)  # a fine-tuned checkpoint: body and a 3-label head
+    head = trained.classifier.kernel.numpy()
+
+    two = build_classifier(str(folder), ["neg", "pos"])
+    assert "the checkpoint's classifier head has another size; re-initialised it for 2 labels" in capsys.readouterr().out
+    assert two.classifier.kernel.shape == (32, 2)
+    np.testing.assert_array_equal(two.bert.get_weights()[0], trained.bert.get_weights()[0])  # the body is kept
+
+    three = build_classifier(str(folder), ["a", "b", "c"])
+    assert "head was loaded from the checkpoint (it has the same number of labels); its label meanings may differ" in capsys.readouterr().out
+    np.testing.assert_array_equal(three.classifier.kernel.numpy(), head)
+
+
+def test_texts_far_longer_than_max_length_are_truncated_in_training_and_in_the_export(tmp_path, tiny_checkpoint, small_data):
+    import csv
+
+    long_text = " ".join(["my parcel never arrived and nobody answers"] * 400)  # ~2,800 tokens; max_length is 32
+    for split in ("train", "test"):
+        rows = read_rows(small_data[split]) + [{"text": long_text, "label": "delivery"}]
+        with small_data[split].open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["text", "label"])
+            writer.writeheader()
+            writer.writerows(rows)
+    recipe = write_recipe(tmp_path / "tiny.py", tiny_checkpoint, small_data, epochs=1, batch_size=16, mixed_precision="off")
+    result = run(recipe, "--run-name", "long", "--output-dir", tmp_path / "runs", "--tensorboard-dir", tmp_path / "tb")
+    assert result.exit_code == 0, result.output[-3000:]
+    run_dir = tmp_path / "runs" / "long"
+    assert long_text in [row["text"] for row in read_rows(run_dir / "predictions.csv")]
+    parity = json.loads((run_dir / "metrics.json").read_text())["export"]["parity"]
+    # the export was reloaded and given every test text raw, the long one too: it truncates as training did
+    assert parity["examples"] == len(read_rows(small_data["test"])) and parity["argmax_agreement"] == 1.0
+
+
+# --- faults --------------------------------------------------------------------------------------------------------
+
+def test_nan_loss_stops_the_run_keeps_the_last_good_checkpoint_and_exports_nothing(tmp_path, recipe, monkeypatch):
+    """The fault: in epoch 2 the classifier's weights turn NaN (as a far too high learning rate does), so the loss is NaN."""
+    import numpy as np
+    import tf_keras as keras
+
+    from kerasft import monitor
+
+    losses = []
+
+    class PoisonWeights(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.epoch == 1 and batch == 3:
+                kernel = self.model.classifier.kernel
+                kernel.assign(np.full(kernel.shape, np.nan, dtype=np.float32))
+
+        def on_train_batch_end(self, batch, logs=None):
+            losses.append(float(logs["loss"]))
+
+    original = monitor.training_callbacks
+    monkeypatch.setattr(monitor, "training_callbacks", lambda *args: original(*args) + [PoisonWeights()])
+    result = run(recipe, "--run-name", "nan", "--output-dir", tmp_path / "runs", "--tensorboard-dir", tmp_path / "tb")
+    run_dir = tmp_path / "runs" / "nan"
+    line = one_error_line(result)
+    assert np.isnan(losses[-1]) and np.isfinite(losses[:15]).all()  # 15 good steps in epoch 1, then NaN: it really happened
+    assert (f"the training loss became NaN at epoch 2, step 4, so the run stopped and exported nothing; "
+            f"the last good checkpoint is {run_dir / 'checkpoints' / 'epoch-1'}; lower train.learning_rate (it is 0.001)") in line
+    assert sorted(path.name for path in (run_dir / "checkpoints").glob("*.index")) == ["epoch-1.index"]
+    status = json.loads((run_dir / "status.json").read_text())
+    assert (status["state"], status["stage"]) == ("failed", "train") and "NaN" in status["error"]
+    assert not (run_dir / "export").exists() and not (run_dir / "metrics.json").exists() and not (run_dir / "trained").exists()
+
+
+def test_sigterm_saves_like_ctrl_c_and_the_run_resumes_to_the_end(tmp_path, recipe):
+    from kerasft.resume import backup_position
+    from kerasft.runlist import list_runs
+
+    run_dir = (tmp_path / "runs" / "terminated").resolve()
+    out, err = tmp_path / "run.out", tmp_path / "run.err"
+    base = [str(Path(sys.executable).with_name("kerasft"))] if Path(sys.executable).with_name("kerasft").is_file() else [sys.executable, "-m", "kerasft"]
+    with out.open("w") as stdout, err.open("w") as stderr:
+        process = subprocess.Popen([*base, "run", str(recipe), "train.epochs=3", "train.backup_every_steps=1000", "--run-name", "terminated",
+                                    "--output-dir", "runs", "--tensorboard-dir", "tb"], cwd=tmp_path, stdout=stdout, stderr=stderr,
+                                   env=os.environ | {"PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.time() + 120
+        while "Epoch 1/" not in out.read_text() and process.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == 130, err.read_text()[-3000:]
+    finally:
+        if process.poll() is None:
+            process.kill()
+    stderr = err.read_text()
+    assert "SIGTERM: saving the training state after this step" in stderr and "Traceback" not in stderr
+    assert f"Resume with:\n  kerasft run --resume {run_dir}\n" in stderr
+    status = json.loads((run_dir / "status.json").read_text())
+    assert (status["state"], status["stage"]) == ("interrupted", "train")
+    assert backup_position(run_dir, 15) is not None  # 120 examples / batch 8; no periodic backup yet: SIGTERM wrote it
+    assert [row["state"] for row in list_runs(tmp_path / "runs")] == ["interrupted"]
+
+    resumed = CliRunner().invoke(main, ["run", "--resume", str(run_dir)])
+    assert resumed.exit_code == 0, resumed.output[-3000:]
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "complete"
+    assert json.loads((run_dir / "metrics.json").read_text())["training"]["steps"] == 3 * 15  # as many as an uninterrupted run
+
+
+def test_a_killed_run_is_listed_as_killed(tmp_path):
+    import socket
+
+    from kerasft.resume import check_resumable
+    from kerasft.runlist import list_runs
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        for name, pid in (("killed", dead.pid), ("live", alive.pid)):
+            (tmp_path / name).mkdir()
+            (tmp_path / name / "status.json").write_text(json.dumps({"state": "running", "pid": pid, "host": socket.gethostname()}))
+        assert {row["run"]: row["state"] for row in list_runs(tmp_path)} == {"killed": "killed", "live": "running"}
+        check_resumable(tmp_path / "killed")
+        with pytest.raises(UserError, match="still running"):
+            check_resumable(tmp_path / "live")
+    finally:
+        alive.kill()
+        alive.wait()
+
+
+def test_a_crash_mid_export_leaves_no_version_tf_serving_would_load(tmp_path, tiny_checkpoint, monkeypatch):
+    from kerasft import export
+    from kerasft.model import build_classifier, load_tokenizer
+
+    model_dir = tmp_path / "export" / "tiny"
+    (model_dir / "1").mkdir(parents=True)
+    (model_dir / "1" / "saved_model.pb").write_bytes(b"version 1")
+    written = []
+
+    def crash(path, value):  # the SavedModel is on disk in the staging folder; the process dies before the rename
+        written.append((path.parents[1] / "saved_model.pb").is_file())
+        raise RuntimeError("crash mid-export")
+
+    monkeypatch.setattr(export, "write_json", crash)
+    with pytest.raises(RuntimeError, match="crash mid-export"):
+        export.export_model(build_classifier(str(tiny_checkpoint), ["a", "b"]), load_tokenizer(str(tiny_checkpoint)), ["a", "b"], 32,
+                            tmp_path / "export", "tiny")
+    assert written == [True]
+    assert [path.name for path in model_dir.iterdir()] == ["1"]  # no version 2, no staging folder left
+    assert (model_dir / "1" / "saved_model.pb").read_bytes() == b"version 1"
+
+
+def test_too_little_free_space_is_refused_before_training(tmp_path, recipe, monkeypatch):
+    from kerasft import files
+
+    real = shutil.disk_usage
+    monkeypatch.setattr(files.shutil, "disk_usage", lambda path: real(path)._replace(free=1_000_000))
+    line = one_error_line(run(recipe, "--output-dir", tmp_path / "runs", "--tensorboard-dir", tmp_path / "tb"))
+    assert "has 1 MB free but this run writes about" in line and "free some space, pick another --output-dir" in line
+    assert list((tmp_path / "runs").iterdir()) == [] and not (tmp_path / "tb").exists()
+
+
+def test_an_output_directory_that_cannot_be_created_is_refused(tmp_path, recipe):
+    (tmp_path / "file").write_text("a file, not a folder")  # tests run as root, whom chmod does not stop
+    line = one_error_line(run(recipe, "--output-dir", tmp_path / "file" / "runs"))
+    assert "cannot create output directory" in line and "pick another with --output-dir" in line
+
+
+def test_a_full_disk_during_the_run_is_one_line_and_the_run_stays_resumable(tmp_path, recipe, monkeypatch):
+    from kerasft import runner
+
+    real = runner.write_json
+
+    def full_disk(path, value):
+        if path.name == runner.RECIPE_FILE:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, value)
+
+    monkeypatch.setattr(runner, "write_json", full_disk)
+    run_dir = (tmp_path / "runs" / "full").resolve()
+    line = one_error_line(run(recipe, "--run-name", "full", "--output-dir", tmp_path / "runs", "--tensorboard-dir", tmp_path / "tb"))
+    assert line == f"kerasft: error: no space left on the device writing {run_dir / 'recipe.json'}; free some space, then continue with: kerasft run --resume {run_dir}"
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "failed"
+
+
+def test_two_runs_racing_for_one_name_do_not_share_it(tmp_path):
+    from kerasft.files import create_run_dir
+
+    start, results = threading.Barrier(8), []
+
+    def race():
+        start.wait()
+        try:
+            results.append(create_run_dir(tmp_path, "same", "tiny"))
+        except UserError as error:
+            results.append(str(error))
+
+    threads = [threading.Thread(target=race) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results.count(tmp_path / "same") == 1
+    assert sum("already exists; choose another --run-name" in str(result) for result in results) == 7
