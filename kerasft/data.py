@@ -94,12 +94,16 @@ def load_file(path: str, sep: str | None = None, columns: list[str] | None = Non
         raise UserError(f"data file {file} is empty")
     if suffix != ".parquet":
         _check_utf8(file)
+    verbosity = datasets.logging.get_verbosity()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # the builders log a failure before raising it; we report it once, below
     try:
         loaded = datasets.load_dataset(builder, data_files=str(file), split="train", **options)
     except Exception as error:  # the builders raise many kinds; each cause is a problem in the file
         if "corresponds to no data" in str(_root_cause(error)):
             raise UserError(f"data file {file} has no rows") from error
         raise UserError(f"data file {file} could not be read: {_first_line(_root_cause(error))}") from error
+    finally:
+        datasets.logging.set_verbosity(verbosity)
     if len(loaded) == 0:
         raise UserError(f"data file {file} has no rows")
     return loaded
@@ -192,7 +196,7 @@ def encode_labels(splits: DatasetDict) -> tuple[DatasetDict, list[str]]:
 
 def _label_values(split: datasets.Dataset, name: str) -> set:
     values = set(split.unique(LABEL))
-    if None in values:
+    if None in values or "" in values:  # "": an empty cell of a CSV file, read with keep_default_na=False
         raise UserError(f"the {name} split has rows with no label; fill them in or remove them")
     return values
 

@@ -87,8 +87,11 @@ def _is_pytorch_safetensors(path: Path) -> bool:
         return False
     from safetensors import safe_open
 
-    with safe_open(str(path), framework="np") as handle:
-        return (handle.metadata() or {}).get("format", "pt") == "pt"
+    try:
+        with safe_open(str(path), framework="np") as handle:
+            return (handle.metadata() or {}).get("format", "pt") == "pt"
+    except Exception as error:  # a truncated or corrupt file: safetensors raises its own error types
+        raise UserError(f"cannot read weights {path}: {error}; re-download the checkpoint") from error
 
 
 def load_pytorch_safetensors(model, path: Path) -> dict:

@@ -116,7 +116,7 @@ def test_empty_texts_are_dropped_with_a_count(tmp_path, capsys):
     ("d.txt", "a;b\n", {}, "need data.sep and data.columns"),
     ("ragged.txt", "ok;joy\nfine;joy\nbad;line;joy\n", {"sep": ";", "columns": ["text", "label"]}, "line 3: expected 2 fields"),
     ("ragged.csv", "text,label\nok,joy\nbad,line,joy\n", {}, "could not be read"),
-])
+], ids=["missing file", "unknown format", "header only", "txt without sep", "ragged txt line", "ragged csv line"])
 def test_bad_files_get_one_clear_line(tmp_path, name, content, options, expected):
     path = tmp_path / name
     if content is not None:
@@ -137,7 +137,7 @@ def test_undecodable_line_is_reported_with_its_number(tmp_path):
     ("text,label\na,x\nb,x\n", {}, "single label"),
     ("words,label\na,x\nb,y\n", {}, "no text column 'text'"),
     ("text,tag\na,x\nb,y\n", {}, "no label column 'label'"),
-])
+], ids=["single class", "no text column", "no label column"])
 def test_bad_splits_are_refused(tmp_path, content, config, expected):
     path = write(tmp_path / "d.csv", content)
     with pytest.raises(UserError, match=expected):

@@ -90,7 +90,7 @@ def test_recipe_round_trips_through_json():
     ("raise RuntimeError('boom')\n", "failed to run: RuntimeError: boom"),
     ("from kerasft.recipe import Recipe, TrainConfig\nrecipe = Recipe(train=TrainConfig(epochs='3'))\n", "train.epochs = '3': expected int"),
     ("from kerasft.recipe import Recipe\nrecipe = Recipe()\n", "names no data"),
-])
+], ids=["missing file", "syntax error", "no recipe object", "recipe raises", "wrong type", "no data"])
 def test_broken_recipe_files_are_refused(tmp_path, source, expected):
     path = tmp_path / "recipe.py"
     if source is not None:

@@ -58,6 +58,34 @@ def test_empty_texts_are_refused_when_the_recipe_says_so(tmp_path):
         apply_overrides(Recipe(data=DataConfig(train=str(path))), ["data.empty_texts=skip"])
 
 
+@pytest.mark.parametrize("name, content, expected", [
+    ("zero.csv", "", "data file .*zero.csv is empty"),
+    ("ragged.csv", "text,label\nok,joy\nfine,joy\nbad,line,joy\n", "ragged.csv could not be read: .*Expected 2 fields in line 4, saw 3"),
+    ("nolabel.csv", "text,label\ngood,pos\nbad,\nfine,neg\n", "the train split has rows with no label; fill them in or remove them"),
+    ("nolabel.jsonl", '{"text": "good", "label": "pos"}\n{"text": "bad", "label": null}\n', "the train split has rows with no label"),
+], ids=["zero-byte file", "ragged csv line", "empty label cell", "null label"])
+def test_more_bad_files_get_one_line_and_nothing_else_on_stderr(tmp_path, capfd, name, content, expected):
+    from kerasft.data import load_splits
+    from kerasft.recipe import DataConfig
+
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    capfd.readouterr()
+    with pytest.raises(UserError, match=expected) as refused:
+        load_splits(DataConfig(train=str(path), validation=str(path), test=str(path)), seed=0)
+    assert "\n" not in str(refused.value)
+    assert capfd.readouterr().err == ""  # the libraries' own logging of the failure is kept quiet: the CLI prints one line
+
+
+def test_a_corrupt_weights_file_is_refused(tmp_path, tiny_checkpoint):
+    from kerasft.model import build_classifier
+
+    shutil.copy(tiny_checkpoint / "config.json", tmp_path / "config.json")
+    (tmp_path / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{truncated")
+    with pytest.raises(UserError, match=r"cannot read weights .*model.safetensors: .*; re-download the checkpoint"):
+        build_classifier(str(tmp_path), ["a", "b"])
+
+
 def test_a_checkpoint_head_of_another_size_is_reinitialised_with_a_warning(tmp_path, tiny_checkpoint, capsys):
     import numpy as np
     from transformers import TFBertForSequenceClassification
@@ -247,6 +275,45 @@ def test_a_full_disk_during_the_run_is_one_line_and_the_run_stays_resumable(tmp_
     line = one_error_line(run(recipe, "--run-name", "full", "--output-dir", tmp_path / "runs", "--tensorboard-dir", tmp_path / "tb"))
     assert line == f"kerasft: error: no space left on the device writing {run_dir / 'recipe.json'}; free some space, then continue with: kerasft run --resume {run_dir}"
     assert json.loads((run_dir / "status.json").read_text())["state"] == "failed"
+
+
+def test_a_write_that_fails_midway_leaves_the_previous_file_whole(tmp_path, monkeypatch):
+    from kerasft import files
+
+    path = tmp_path / "metrics.json"
+    files.write_json(path, {"accuracy": 0.5})
+    real_fdopen = os.fdopen
+
+    class DiskFullsHalfway:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def write(self, data):
+            self.handle.write(data[: len(data) // 2])
+            self.handle.flush()
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files.os, "fdopen", lambda handle, mode: DiskFullsHalfway(real_fdopen(handle, mode)))
+    with pytest.raises(OSError):
+        files.write_json(path, {"accuracy": 0.9, "examples": 1000})
+    assert json.loads(path.read_text()) == {"accuracy": 0.5}
+    assert [entry.name for entry in tmp_path.iterdir()] == ["metrics.json"]  # the half-written temporary file is gone
+
+
+def test_every_file_kerasft_writes_goes_through_write_atomic():
+    """Result files are written by files.write_atomic (temporary name, then rename); nothing else opens a file to write."""
+    import re
+
+    writers = re.compile(r"\.write_text\(|\.write_bytes\(|open\([^)]*[\"'][wa]b?[\"']|\.savefig\((?!buffer)|\.to_csv\(|json\.dump\(")
+    found = [f"{path.name}:{number}: {line.strip()}" for path in sorted((REPO / "kerasft").glob("*.py")) if path.name != "files.py"
+             for number, line in enumerate(path.read_text().splitlines(), start=1) if writers.search(line)]
+    assert found == []
 
 
 def test_two_runs_racing_for_one_name_do_not_share_it(tmp_path):
