@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
-
-import math
 
 import tensorflow as tf
 import tf_keras as keras
