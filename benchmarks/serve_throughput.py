@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from train_throughput import machine, peak_rss_mb, read_rows  # noqa: E402
+from train_throughput import machine, peak_rss_mb, read_rows, run_child  # noqa: E402
 
 LABELS = ["anger", "fear", "joy", "love", "sadness", "surprise"]
 BATCH = 64
@@ -125,12 +123,7 @@ def main() -> None:
                        "--checkpoint", args.checkpoint]
             command += (["--data", args.data] if args.data else []) + (["--sep", args.sep] if args.sep else [])
             command += ["--columns", ",".join(args.columns)] if args.columns else []
-            print(f"running {side} ...", file=sys.stderr, flush=True)
-            done = subprocess.run(command, capture_output=True, text=True, env=os.environ | {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"})
-            line = next((line for line in done.stdout.splitlines() if line.startswith("RESULT ")), None)
-            if done.returncode != 0 or line is None:
-                sys.exit(f"{side} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
-            results[side] = json.loads(line[len("RESULT "):])
+            results[side] = run_child(side, command)
     ours, theirs = results["kerasft"], results["hf-pipeline"]
     agreement = sum(a == b for a, b in zip(ours.pop("labels"), theirs.pop("labels"))) / len(texts)
     ratios = {"batch_1": ours["batch_1"] / theirs["batch_1"], "batch_64": ours["batch_64"] / theirs["batch_64"]}

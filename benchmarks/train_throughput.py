@@ -154,6 +154,16 @@ def run_one(name: str, args) -> dict:
 
 # --- the driver ---------------------------------------------------------------------------------------------------
 
+def run_child(name: str, command: list[str]) -> dict:
+    """Runs one contender in a fresh process and returns the JSON it prints after ``RESULT``; exits if it failed."""
+    print(f"running {name} ...", file=sys.stderr, flush=True)
+    done = subprocess.run(command, capture_output=True, text=True, env=os.environ | {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"})
+    line = next((line for line in done.stdout.splitlines() if line.startswith("RESULT ")), None)
+    if done.returncode != 0 or line is None:
+        sys.exit(f"{name} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+    return json.loads(line[len("RESULT "):])
+
+
 def machine() -> dict:
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor())
     return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version()}
@@ -192,12 +202,7 @@ def main() -> None:
         command = [sys.executable, __file__, "--one", name, "--data", args.data, "--samples", str(args.samples),
                    "--batch-size", str(args.batch_size), "--checkpoint", args.checkpoint]
         command += (["--sep", args.sep] if args.sep else []) + (["--columns", ",".join(args.columns)] if args.columns else [])
-        print(f"running {name} ...", file=sys.stderr, flush=True)
-        done = subprocess.run(command, capture_output=True, text=True, env=os.environ | {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"})
-        line = next((line for line in done.stdout.splitlines() if line.startswith("RESULT ")), None)
-        if done.returncode != 0 or line is None:
-            sys.exit(f"{name} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
-        results[name] = json.loads(line[len("RESULT "):])
+        results[name] = run_child(name, command)
         print(f"  {name}: {results[name]['ex_per_s']:.1f} examples/s, accuracy {results[name]['accuracy']:.4f}", file=sys.stderr, flush=True)
     ex_per_s = {name: row["ex_per_s"] for name, row in results.items()}
     ratios = {}
