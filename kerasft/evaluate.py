@@ -24,14 +24,25 @@ def predict_probabilities(model, tf_dataset) -> np.ndarray:
     return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1).numpy()
 
 
+def predict_split(model, split, tokenizer, batch_size: int) -> np.ndarray:
+    """Probabilities for a tokenized split, one row per example in the split's order.
+
+    The examples are batched by length (little padding), then put back in input order.
+    """
+    from kerasft.pipeline import Plan, batches_dataset, in_input_order, token_lengths
+
+    plan = Plan(len(split), batch_size, shuffle=False, lengths=token_lengths(split))
+    return in_input_order(predict_probabilities(model, batches_dataset(split, tokenizer, plan)), plan)
+
+
 def predict_texts(model, tokenizer, texts: list[str], max_length: int, batch_size: int) -> np.ndarray:
-    """Probabilities for raw texts through the training path: the Python tokenizer, `to_tf_dataset`, `predict`."""
+    """Probabilities for raw texts through the training path: the Python tokenizer, length-batched `predict`, input order."""
     import datasets
 
-    from kerasft.data import tokenize, to_tf_dataset
+    from kerasft.data import tokenize
 
     split = tokenize(datasets.Dataset.from_dict({"text": texts, "label": [0] * len(texts)}), tokenizer, max_length)
-    return predict_probabilities(model, to_tf_dataset(split, tokenizer, batch_size, shuffle=False))
+    return predict_split(model, split, tokenizer, batch_size)
 
 
 def test_metrics(y_true: np.ndarray, probabilities: np.ndarray, num_labels: int) -> dict:

@@ -125,7 +125,7 @@ def _report_loading(checkpoint: str, info: dict, num_labels: int) -> None:
               "its label meanings may differ from this dataset's")
 
 
-def compile_classifier(model, learning_rate: float, jit_compile: bool = False) -> None:
+def compile_classifier(model, learning_rate: float, jit_compile: bool = False, steps_per_execution: int = 1) -> None:
     """The classic compile: Adam, sparse categorical cross-entropy on logits, accuracy and macro F1 (XLA if ``jit_compile``)."""
     import tf_keras as keras
 
@@ -136,6 +136,7 @@ def compile_classifier(model, learning_rate: float, jit_compile: bool = False) -
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy", MacroF1(num_classes=model.config.num_labels)],
         jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
     )
 
 

@@ -171,7 +171,8 @@ def _train(recipe, run_dir, strategy, tokenizer, model, tokenized, tensorboard_d
     from kerasft import pipeline, resume, strategy as strategies, train
 
     tpu = settings.get("device_kind") == "TPU"
-    plan = pipeline.Plan(len(tokenized["train"]), recipe.train.batch_size, seed=recipe.train.seed, epochs=recipe.train.epochs, drop_remainder=tpu)
+    plan = pipeline.Plan(len(tokenized["train"]), recipe.train.batch_size, seed=recipe.train.seed, epochs=recipe.train.epochs, drop_remainder=tpu,
+                         lengths=pipeline.token_lengths(tokenized["train"]))  # length-bucketed batches
     epochs = resume.EpochHistory(run_dir, write=chief)
     trained = resume.trained_checkpoint(run_dir) if resuming else None
     start = resume.backup_position(run_dir, plan.steps_per_epoch) if resuming and not trained else None
@@ -192,9 +193,9 @@ def _train(recipe, run_dir, strategy, tokenizer, model, tokenized, tensorboard_d
     elif resuming:
         print(f"kerasft: resuming {run_dir.name}: no backup was saved yet; training from the start")
     plan = dataclasses.replace(plan, start_epoch=start[0], start_step=start[1]) if start else plan
-    padding = {"pad_to_length": recipe.model.max_length} if tpu else {"pad_to_multiple_of": 32 if settings.get("jit_compile") else None}
+    padding = {"pad_to_length": recipe.model.max_length} if tpu else {"pad_to_multiple_of": 32 if settings.get("jit_compile") else pipeline.PAD_MULTIPLE}
     train_ds = pipeline.batches_dataset(tokenized["train"], tokenizer, plan, **padding)
-    validation_plan = pipeline.Plan(len(tokenized["validation"]), recipe.train.batch_size, shuffle=False)
+    validation_plan = pipeline.Plan(len(tokenized["validation"]), recipe.train.batch_size, shuffle=False, lengths=pipeline.token_lengths(tokenized["validation"]))
     validation_ds = pipeline.batches_dataset(tokenized["validation"], tokenizer, validation_plan, **padding)
     # Ctrl-C backs up after the step in progress; not in multi-worker runs, where saving takes every worker
     saver = resume.SaveOnInterrupt() if strategies.num_workers(strategy) == 1 else None
@@ -255,7 +256,7 @@ def weights_fingerprint(model) -> str:
 
 
 def _evaluate_export(recipe, run_dir, strategy, tokenizer, model, splits, tokenized, label_names, tensorboard_dir, started, run, history, steps, progress):
-    from kerasft import data, evaluate, export, monitor, plots, resume, train
+    from kerasft import evaluate, export, monitor, plots, resume, train
 
     max_length = recipe.model.max_length
     batch_size = recipe.train.batch_size
@@ -268,7 +269,7 @@ def _evaluate_export(recipe, run_dir, strategy, tokenizer, model, splits, tokeni
               f"({stop['metric']} {stop['best_value']:.4f}); the test figures and the export use its weights")
 
     test = tokenized["test"]
-    probabilities = evaluate.predict_probabilities(model, data.to_tf_dataset(test, tokenizer, batch_size, shuffle=False))
+    probabilities = evaluate.predict_split(model, test, tokenizer, batch_size)  # batched by length, returned in input order
     metrics = {"test": evaluate.write_reports(run_dir, test["label"], probabilities, label_names, test["text"])}
     metrics |= train.per_epoch(history) | kept
     metrics["training"] = {"steps": steps, "steps_per_epoch": run.get("steps_per_epoch"), "resumed_at": run.get("resumed_at", []),

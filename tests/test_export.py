@@ -238,3 +238,13 @@ def test_tokenizer_without_in_graph_form_exports_ids_only_and_says_so(wordlevel_
 
     with pytest.raises(UserError, match="takes token ids, not text"):
         predict(path.parent, ["hello"])
+
+
+def test_kerasft_predict_batches_by_length_and_answers_in_input_order(exported, serve):
+    from kerasft.serve import predict
+
+    texts = ["refund " * 60, "hi", "where is my parcel", "the app crashes at login " * 8, "ok", "billing " * 25, "x"]
+    alone = [serve(text=tf.constant([text]))["score"].numpy()[0] for text in texts]
+    answers = predict(exported[0], texts, batch_size=2)
+    np.testing.assert_allclose([answer["score"] for answer in answers], alone, atol=1e-5)
+    assert [answer["label"] for answer in answers] == [serve(text=tf.constant([text]))["label"].numpy()[0].decode() for text in texts]

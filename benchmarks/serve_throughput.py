@@ -1,0 +1,143 @@
+"""Serving throughput: an exported kerasft SavedModel (raw-text signature) vs HF `pipeline("text-classification")` on PyTorch.
+
+    python benchmarks/serve_throughput.py [--data FILE --sep ';' --columns text,label] [--texts 2048] [--json serve.json]
+
+Both sides hold the same weights: the packaged all-MiniLM-L6-v2 (``--checkpoint`` for another) with a
+seeded random 6-label head, exported by kerasft (float32, in-graph tokenizer) and copied into the
+PyTorch model. Each side runs in its own process, warms up, then answers the same texts in the same
+order at batch 1 (the first ``--single`` texts) and at batch 64 (all of them); texts/s counts raw text
+in, labels out, tokenization included. ``kerasft predict`` (kerasft.serve.predict, which batches by
+length) is measured too. Without ``--data`` the texts come from benchmarks/make_emotion_style.py
+(synthetic). The labels both sides give are compared, so a fast wrong answer shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from train_throughput import machine, peak_rss_mb, read_rows, run_child  # noqa: E402
+
+LABELS = ["anger", "fear", "joy", "love", "sadness", "surprise"]
+BATCH = 64
+
+
+def timed(answer, texts: list[str], batch: int) -> tuple[float, list[str]]:
+    """Texts per second answering ``texts`` in batches of ``batch``, and the labels given."""
+    labels = []
+    started = time.perf_counter()
+    for start in range(0, len(texts), batch):
+        labels += answer(texts[start : start + batch])
+    return len(texts) / (time.perf_counter() - started), labels
+
+
+def run_kerasft(texts, single: int, checkpoint: str, workdir: Path) -> dict:
+    import numpy as np
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from kerasft import export, model as models, serve
+
+    keras.utils.set_random_seed(0)
+    tokenizer = models.load_tokenizer(checkpoint)
+    model = models.build_classifier(checkpoint, LABELS)
+    path, _ = export.export_model(model, tokenizer, LABELS, 512, workdir / "export", "bench")
+    np.savez(workdir / "head.npz", kernel=model.classifier.kernel.numpy(), bias=model.classifier.bias.numpy())
+    del model
+    signature = serve.load_text_signature(path)
+
+    def answer(batch):
+        return [label.decode() for label in signature(text=tf.constant(batch))["label"].numpy()]
+
+    timed(answer, texts[:BATCH], BATCH)  # warm-up: traces and allocates
+    timed(answer, texts[:4], 1)
+    per_text, single_labels = timed(answer, texts[:single], 1)
+    batched, labels = timed(answer, texts, BATCH)
+    predict_started = time.perf_counter()
+    predicted = [item["label"] for item in serve.predict(path, texts, batch_size=BATCH)]
+    predict_rate = len(texts) / (time.perf_counter() - predict_started)  # includes loading the SavedModel, as `kerasft predict` does
+    return {"batch_1": per_text, "batch_64": batched, "kerasft_predict_64": predict_rate, "labels": labels,
+            "agree_single": single_labels == labels[:single], "agree_predict": predicted == labels}
+
+
+def run_hf_pipeline(texts, single: int, checkpoint: str, workdir: Path) -> dict:
+    import numpy as np
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+    head = np.load(workdir / "head.npz")
+    model = AutoModelForSequenceClassification.from_pretrained(
+        checkpoint, num_labels=len(LABELS), id2label=dict(enumerate(LABELS)), label2id={n: i for i, n in enumerate(LABELS)}
+    )
+    with torch.no_grad():
+        model.classifier.weight.copy_(torch.from_numpy(head["kernel"].T))
+        model.classifier.bias.copy_(torch.from_numpy(head["bias"]))
+    classify = pipeline("text-classification", model=model, tokenizer=AutoTokenizer.from_pretrained(checkpoint), device=-1)
+
+    def answer_in(batch_size):
+        return lambda batch: [item["label"] for item in classify(batch, batch_size=batch_size)]
+
+    timed(answer_in(BATCH), texts[:BATCH], BATCH)
+    timed(answer_in(1), texts[:4], 1)
+    per_text, _ = timed(answer_in(1), texts[:single], 1)
+    batched, labels = timed(answer_in(BATCH), texts, BATCH)
+    return {"batch_1": per_text, "batch_64": batched, "labels": labels, "torch_threads": torch.get_num_threads()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", help="texts to classify (default: synthetic emotion-style texts)")
+    parser.add_argument("--sep", default=None)
+    parser.add_argument("--columns", type=lambda text: text.split(","), default=None)
+    parser.add_argument("--texts", type=int, default=2048)
+    parser.add_argument("--single", type=int, default=200, help="texts answered one at a time for the batch-1 figure")
+    parser.add_argument("--checkpoint", help="model folder (default: the packaged all-MiniLM-L6-v2)")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--one", nargs=2, metavar=("SIDE", "WORKDIR"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.checkpoint is None:
+        from kerasft.recipe import packaged_minilm
+
+        args.checkpoint = packaged_minilm()
+    if args.data:
+        texts = read_rows(args.data, args.sep, args.columns, args.texts)[0]
+    else:
+        from make_emotion_style import make_rows
+
+        texts = [text for text, _ in make_rows(args.texts, seed=1)]
+    if args.one:
+        side, workdir = args.one
+        result = (run_kerasft if side == "kerasft" else run_hf_pipeline)(texts, args.single, args.checkpoint, Path(workdir))
+        print("RESULT " + json.dumps(result | {"peak_rss_mb": peak_rss_mb()}))
+        return
+    results = {}
+    with tempfile.TemporaryDirectory() as workdir:
+        for side in ("kerasft", "hf-pipeline"):  # kerasft first: it writes the head the PyTorch side copies
+            command = [sys.executable, __file__, "--one", side, workdir, "--texts", str(args.texts), "--single", str(args.single),
+                       "--checkpoint", args.checkpoint]
+            command += (["--data", args.data] if args.data else []) + (["--sep", args.sep] if args.sep else [])
+            command += ["--columns", ",".join(args.columns)] if args.columns else []
+            results[side] = run_child(side, command)
+    ours, theirs = results["kerasft"], results["hf-pipeline"]
+    agreement = sum(a == b for a, b in zip(ours.pop("labels"), theirs.pop("labels"))) / len(texts)
+    ratios = {"batch_1": ours["batch_1"] / theirs["batch_1"], "batch_64": ours["batch_64"] / theirs["batch_64"]}
+    report = {"texts_per_s": results, "ratios_vs_hf_pipeline": ratios, "label_agreement": agreement, "machine": machine(),
+              "settings": {"texts": len(texts), "single": args.single, "data": args.data or "synthetic (make_emotion_style.py, seed 1)",
+                           "checkpoint": args.checkpoint}}
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    print("| server | batch 1 (texts/s) | batch 64 (texts/s) | peak RSS (MB) |\n|---|---:|---:|---:|")
+    print(f"| kerasft SavedModel (raw-text signature) | {ours['batch_1']:.1f} | {ours['batch_64']:.1f} | {ours['peak_rss_mb']:.0f} |")
+    print(f"| kerasft predict (batches by length; includes loading) | | {ours['kerasft_predict_64']:.1f} | |")
+    print(f"| HF pipeline, PyTorch | {theirs['batch_1']:.1f} | {theirs['batch_64']:.1f} | {theirs['peak_rss_mb']:.0f} |")
+    print(f"\n- ratio at batch 1: {ratios['batch_1']:.2f}x; at batch 64: {ratios['batch_64']:.2f}x; the same label for {agreement:.1%} of texts")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Where a kerasft training step's time goes: tracing, forward, backward and the optimizer, by batch width.
+
+    python benchmarks/step_profile.py [--batch 32] [--widths 16,24,32,48,72] [--policy mixed_bfloat16|float32]
+
+Builds the model as a run does (kerasft.model, kerasft.precision), then on random token ids:
+the first `fit` step (which traces the train function), and after warm-up the median time of a whole
+`fit` step, of the forward pass alone and of forward + backward (no optimizer update) at each width.
+A straight line through the step times, ``step = fixed + per_token_column * width``, separates the
+cost that does not shrink with shorter batches (optimizer update, per-step overhead) from the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def median_seconds(function, repeats: int) -> float:
+    import numpy as np
+
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return float(np.median(times))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--widths", default="16,24,32,48,72")
+    parser.add_argument("--policy", default="mixed_bfloat16")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    import numpy as np
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from kerasft import model as models, precision
+    from kerasft.recipe import packaged_minilm
+
+    checkpoint = args.checkpoint or packaged_minilm()
+    keras.mixed_precision.set_global_policy(args.policy)
+    keras.utils.set_random_seed(0)
+    model = models.build_classifier(checkpoint, ["a", "b", "c", "d", "e", "f"])
+    precision.keep_logits_float32(model)
+    models.compile_classifier(model, 5e-5)
+    rng = np.random.default_rng(0)
+
+    def batch(width):
+        ids = rng.integers(1000, 20000, size=(args.batch, width))
+        return {"input_ids": tf.constant(ids), "attention_mask": tf.ones((args.batch, width), tf.int64)}, tf.constant(rng.integers(0, 6, args.batch))
+
+    loss_function = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    @tf.function(reduce_retracing=True)
+    def forward(features):
+        return model(features, training=True).logits
+
+    @tf.function(reduce_retracing=True)
+    def forward_backward(features, labels):
+        with tf.GradientTape() as tape:
+            loss = loss_function(labels, model(features, training=True).logits)
+        return tape.gradient(loss, model.trainable_variables)
+
+    features, labels = batch(args.widths and int(args.widths.split(",")[0]))
+    started = time.perf_counter()
+    model.train_on_batch(features, labels)
+    first = time.perf_counter() - started
+    rows = []
+    for width in map(int, args.widths.split(",")):
+        features, labels = batch(width)
+        for _ in range(2):  # warm-up at this shape
+            model.train_on_batch(features, labels), forward(features), forward_backward(features, labels)
+        rows.append({
+            "width": width,
+            "step_ms": 1000 * median_seconds(lambda: model.train_on_batch(features, labels), args.repeats),
+            "forward_ms": 1000 * median_seconds(lambda: forward(features).numpy(), args.repeats),
+            "forward_backward_ms": 1000 * median_seconds(lambda: [g.numpy() if isinstance(g, tf.Tensor) else g.values.numpy() for g in forward_backward(features, labels)][0], args.repeats),
+        })
+    widths = np.array([row["width"] for row in rows], float)
+    slope, fixed = np.polyfit(widths, [row["step_ms"] for row in rows], 1)
+    _, fixed_fb = np.polyfit(widths, [row["forward_backward_ms"] for row in rows], 1)
+    print(json.dumps({"policy": args.policy, "batch": args.batch, "first_step_s": first, "rows": rows,
+                      "step_fit_ms": {"fixed": fixed, "per_width": slope}, "forward_backward_fixed_ms": fixed_fb}, indent=1))
+    print(f"{args.policy}: first step (traces) {first:.1f} s; step = {fixed:.0f} ms + {slope:.1f} ms x width")
+    for row in rows:
+        print(f"  width {row['width']:>3}: step {row['step_ms']:6.0f} ms = forward {row['forward_ms']:5.0f} + backward "
+              f"{row['forward_backward_ms'] - row['forward_ms']:5.0f} + optimizer and the rest {row['step_ms'] - row['forward_backward_ms']:5.0f}")
+
+
+if __name__ == "__main__":
+    main()

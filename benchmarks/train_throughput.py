@@ -1,0 +1,224 @@
+"""Training throughput: kerasft as shipped vs the seed-style Keras path vs Hugging Face Trainer on PyTorch.
+
+    python benchmarks/make_emotion_style.py emotion_style.txt        # synthetic data (see that script)
+    python benchmarks/train_throughput.py --data emotion_style.txt --sep ';' --columns text,label --json train.json
+
+Every contender trains one epoch on the same first ``--samples`` rows, with the same model (the
+packaged all-MiniLM-L6-v2 unless ``--checkpoint``), batch size, learning rate (5e-5, constant) and
+seed, each in its own process, one after another. Timed: the training call alone (Keras ``fit``,
+including its graph tracing; ``Trainer.train``), not loading or tokenizing. Then each model predicts
+the training rows in inference mode; that accuracy is reported so that speed never hides a broken
+model. Contenders:
+
+- ``kerasft``: kerasft's defaults: length-bucketed batches padded to a multiple of 8
+  (kerasft.pipeline), mixed precision ``auto`` (bfloat16 on CPUs with AVX512-BF16), XLA ``auto``.
+- ``seed-padding``: the seed-style path: tokenize padding every text to the dataset's longest,
+  ``to_tf_dataset(shuffle=True)``, float32 ``fit``.
+- ``hf-trainer``: Trainer with dynamic padding (``DataCollatorWithPadding``).
+- ``hf-trainer-grouped``: the same with ``group_by_length=True``.
+
+Lever variants (not run unless named in ``--contenders``): ``kerasft-float32``, ``kerasft-xla``
+(XLA with batches padded to multiples of 32), ``kerasft-spe`` (``steps_per_execution=8``), ``kerasft-random``
+(random batches instead of length buckets), ``kerasft-threads1`` (1 intra-op thread, 2 inter-op).
+
+PyTorch is a benchmark-only extra: ``pip install -e '.[benchmark]'`` (torch CPU build, accelerate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REQUIRED = ["kerasft", "seed-padding", "hf-trainer", "hf-trainer-grouped"]
+VARIANTS = ["kerasft-float32", "kerasft-xla", "kerasft-spe", "kerasft-random", "kerasft-threads1"]
+LEARNING_RATE = 5e-5
+SEED = 42
+
+
+def read_rows(path: str, sep: str | None, columns: list[str] | None, samples: int) -> tuple[list[str], list[int], list[str]]:
+    """Texts, label ids and label names (sorted) of the first ``samples`` rows."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        if columns:
+            reader = csv.reader(handle, delimiter=sep or ",", quoting=csv.QUOTE_NONE)
+            rows = [dict(zip(columns, row)) for row in reader if row]
+        else:
+            rows = list(csv.DictReader(handle, delimiter=sep or ","))
+    rows = rows[:samples]
+    names = sorted({row["label"] for row in rows})
+    return [row["text"] for row in rows], [names.index(row["label"]) for row in rows], names
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+
+
+# --- the contenders, each run in a fresh process ------------------------------------------------------------------
+
+def run_keras(name: str, texts, labels, names, checkpoint: str, batch_size: int) -> dict:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if name == "kerasft-threads1":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(2)
+    import datasets
+    import numpy as np
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from kerasft import data, evaluate, model as models, pipeline, precision
+    from kerasft.recipe import TrainConfig
+
+    keras.utils.set_random_seed(SEED)
+    tokenizer = models.load_tokenizer(checkpoint)
+    split = datasets.Dataset.from_dict({"text": texts, "label": labels})
+    seed_style = name == "seed-padding"
+    if seed_style:
+        settings = {"mixed_precision": "float32", "jit_compile": False}
+    else:
+        train_config = TrainConfig(mixed_precision="off" if name == "kerasft-float32" else "auto",
+                                   jit_compile="on" if name == "kerasft-xla" else "auto")
+        settings = precision.choose(train_config, tf.distribute.get_strategy())
+    precision.apply(settings)
+    model = models.build_classifier(checkpoint, names)
+    precision.keep_logits_float32(model)
+    models.compile_classifier(model, LEARNING_RATE, jit_compile=settings["jit_compile"], steps_per_execution=8 if name == "kerasft-spe" else 1)
+    if seed_style:  # the classic notebook: pad everything to the dataset's longest text
+        longest = max(len(ids) for ids in tokenizer(texts, truncation=True)["input_ids"])
+        tokenized = split.map(lambda batch: tokenizer(batch["text"], padding="max_length", max_length=longest, truncation=True), batched=True)
+        train_ds = data.to_tf_dataset(tokenized, tokenizer, batch_size, shuffle=True)
+        steps = None
+    else:
+        tokenized = data.tokenize(split, tokenizer, max_length=512)
+        lengths = None if name == "kerasft-random" else pipeline.token_lengths(tokenized)
+        plan = pipeline.Plan(len(tokenized), batch_size, seed=SEED, lengths=lengths)
+        train_ds = pipeline.batches_dataset(tokenized, tokenizer, plan, pad_to_multiple_of=32 if settings["jit_compile"] else pipeline.PAD_MULTIPLE)
+        steps = plan.steps_per_epoch
+    started = time.perf_counter()
+    model.fit(train_ds, epochs=1, steps_per_epoch=steps, verbose=0)
+    seconds = time.perf_counter() - started
+    precision.reset()
+    if seed_style:
+        probabilities = evaluate.predict_probabilities(model, data.to_tf_dataset(tokenized, tokenizer, batch_size, shuffle=False))
+    else:
+        probabilities = evaluate.predict_split(model, tokenized, tokenizer, batch_size)
+    accuracy = float((probabilities.argmax(axis=1) == np.asarray(labels)).mean())
+    return {"seconds": seconds, "accuracy": accuracy, "precision": settings["mixed_precision"], "xla": settings["jit_compile"]}
+
+
+def run_hf_trainer(name: str, texts, labels, names, checkpoint: str, batch_size: int) -> dict:
+    import datasets
+    import numpy as np
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
+
+    torch.manual_seed(SEED)
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        checkpoint, num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}
+    )
+    split = datasets.Dataset.from_dict({"text": texts, "label": labels})
+    tokenized = split.map(lambda batch: tokenizer(batch["text"], truncation=True, max_length=512), batched=True, remove_columns=["text"])
+    with tempfile.TemporaryDirectory() as scratch:
+        arguments = TrainingArguments(
+            output_dir=scratch, per_device_train_batch_size=batch_size, per_device_eval_batch_size=batch_size, num_train_epochs=1,
+            learning_rate=LEARNING_RATE, lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0, seed=SEED,
+            group_by_length=name == "hf-trainer-grouped", save_strategy="no", logging_strategy="no", report_to=[], use_cpu=True,
+            disable_tqdm=True,
+        )
+        trainer = Trainer(model=model, args=arguments, train_dataset=tokenized, data_collator=DataCollatorWithPadding(tokenizer))
+        started = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - started
+        # with group_by_length, predict returns rows grouped by length: score against its own label_ids
+        output = trainer.predict(tokenized)
+    accuracy = float((np.asarray(output.predictions).argmax(axis=1) == output.label_ids).mean())
+    return {"seconds": seconds, "accuracy": accuracy, "precision": "float32", "torch_threads": torch.get_num_threads()}
+
+
+def run_one(name: str, args) -> dict:
+    texts, labels, names = read_rows(args.data, args.sep, args.columns, args.samples)
+    runner = run_hf_trainer if name.startswith("hf-") else run_keras
+    result = runner(name, texts, labels, names, args.checkpoint, args.batch_size)
+    return result | {"examples": len(texts), "ex_per_s": len(texts) / result["seconds"], "peak_rss_mb": peak_rss_mb()}
+
+
+# --- the driver ---------------------------------------------------------------------------------------------------
+
+def run_child(name: str, command: list[str]) -> dict:
+    """Runs one contender in a fresh process and returns the JSON it prints after ``RESULT``; exits if it failed."""
+    print(f"running {name} ...", file=sys.stderr, flush=True)
+    done = subprocess.run(command, capture_output=True, text=True, env=os.environ | {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"})
+    line = next((line for line in done.stdout.splitlines() if line.startswith("RESULT ")), None)
+    if done.returncode != 0 or line is None:
+        sys.exit(f"{name} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+    return json.loads(line[len("RESULT "):])
+
+
+def machine() -> dict:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor())
+    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version()}
+
+
+def markdown_table(results: dict, ratios: dict) -> str:
+    lines = ["| contender | examples/s | train time (s) | training accuracy | peak RSS (MB) | precision |", "|---|---:|---:|---:|---:|---|"]
+    for name, row in results.items():
+        lines.append(f"| {name} | {row['ex_per_s']:.1f} | {row['seconds']:.1f} | {row['accuracy']:.4f} | {row['peak_rss_mb']:.0f} | {row['precision']} |")
+    lines.append("")
+    lines += [f"- {key}: {value:.2f}x" for key, value in ratios.items()]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="training file: .csv with a header, or delimited lines with --sep and --columns")
+    parser.add_argument("--sep", default=None)
+    parser.add_argument("--columns", type=lambda text: text.split(","), default=None, help="e.g. text,label for files without a header")
+    parser.add_argument("--samples", type=int, default=2048)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--checkpoint", help="model folder (default: the packaged all-MiniLM-L6-v2)")
+    parser.add_argument("--contenders", type=lambda text: text.split(","), default=REQUIRED, help=f"default: {','.join(REQUIRED)}; levers: {','.join(VARIANTS)}")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.checkpoint is None:
+        from kerasft.recipe import packaged_minilm
+
+        args.checkpoint = packaged_minilm()
+    if args.one:
+        print("RESULT " + json.dumps(run_one(args.one, args)))
+        return
+    results = {}
+    for name in args.contenders:
+        command = [sys.executable, __file__, "--one", name, "--data", args.data, "--samples", str(args.samples),
+                   "--batch-size", str(args.batch_size), "--checkpoint", args.checkpoint]
+        command += (["--sep", args.sep] if args.sep else []) + (["--columns", ",".join(args.columns)] if args.columns else [])
+        results[name] = run_child(name, command)
+        print(f"  {name}: {results[name]['ex_per_s']:.1f} examples/s, accuracy {results[name]['accuracy']:.4f}", file=sys.stderr, flush=True)
+    ex_per_s = {name: row["ex_per_s"] for name, row in results.items()}
+    ratios = {}
+    hf = [ex_per_s[name] for name in ("hf-trainer", "hf-trainer-grouped") if name in ex_per_s]
+    if "kerasft" in ex_per_s and hf:
+        ratios["vs_hf_trainer"] = ex_per_s["kerasft"] / max(hf)
+    if "kerasft" in ex_per_s and "seed-padding" in ex_per_s:
+        ratios["vs_seed_padding"] = ex_per_s["kerasft"] / ex_per_s["seed-padding"]
+    report = {"ex_per_s": ex_per_s, "ratios": ratios, "accuracy": {name: row["accuracy"] for name, row in results.items()},
+              "peak_rss_mb": {name: row["peak_rss_mb"] for name, row in results.items()}, "details": results, "machine": machine(),
+              "settings": {"data": args.data, "samples": args.samples, "batch_size": args.batch_size, "checkpoint": args.checkpoint,
+                           "learning_rate": LEARNING_RATE, "epochs": 1, "seed": SEED}}
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    print(markdown_table(results, ratios))
+
+
+if __name__ == "__main__":
+    main()
