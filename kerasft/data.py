@@ -6,7 +6,7 @@ source called them::
 
     splits, label_names = load_splits(recipe.data, seed=42)
     tokenized = tokenize(splits, tokenizer, max_length=128)
-    train_ds = to_tf_dataset(tokenized["train"], tokenizer, batch_size=32, shuffle=True)
+    test_ds = to_tf_dataset(tokenized["test"], tokenizer, batch_size=32, shuffle=False)
 """
 
 from __future__ import annotations
@@ -232,8 +232,12 @@ def tokenize(splits: DatasetDict, tokenizer, max_length: int) -> DatasetDict:
     )
 
 
-def to_tf_dataset(split: datasets.Dataset, tokenizer, batch_size: int, shuffle: bool):
-    """A tf.data pipeline of padded batches, ``({input_ids, attention_mask, ...}, label)``, in input order unless shuffled."""
+def to_tf_dataset(split: datasets.Dataset, tokenizer, batch_size: int, shuffle: bool, pad_to_multiple_of: int | None = None):
+    """A tf.data pipeline of padded batches, ``({input_ids, attention_mask, ...}, label)``, in input order unless shuffled.
+
+    Each batch pads to its longest text (rounded up to ``pad_to_multiple_of``). Training uses
+    kerasft.pipeline instead, whose length-bucketed batches are seeded, resumable and shardable.
+    """
     from transformers import DataCollatorWithPadding
 
     return split.to_tf_dataset(
@@ -241,7 +245,7 @@ def to_tf_dataset(split: datasets.Dataset, tokenizer, batch_size: int, shuffle: 
         label_cols=LABEL,
         batch_size=batch_size,
         shuffle=shuffle,
-        collate_fn=DataCollatorWithPadding(tokenizer, return_tensors="np"),
+        collate_fn=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of, return_tensors="np"),
     )
 
 

@@ -27,12 +27,15 @@ def predict_probabilities(model, tf_dataset) -> np.ndarray:
 def predict_split(model, split, tokenizer, batch_size: int) -> np.ndarray:
     """Probabilities for a tokenized split, one row per example in the split's order.
 
-    The examples are batched by length (little padding), then put back in input order.
+    The examples go through `Dataset.to_tf_dataset` sorted by length (little padding), and the
+    probabilities are then put back in input order.
     """
-    from kerasft.pipeline import Plan, batches_dataset, in_input_order, token_lengths
+    from kerasft.data import to_tf_dataset
+    from kerasft.pipeline import PAD_MULTIPLE, Plan, in_input_order, token_lengths
 
     plan = Plan(len(split), batch_size, shuffle=False, lengths=token_lengths(split))
-    return in_input_order(predict_probabilities(model, batches_dataset(split, tokenizer, plan)), plan)
+    by_length = to_tf_dataset(split.select(plan.order(0)), tokenizer, batch_size, shuffle=False, pad_to_multiple_of=PAD_MULTIPLE)
+    return in_input_order(predict_probabilities(model, by_length), plan)
 
 
 def predict_texts(model, tokenizer, texts: list[str], max_length: int, batch_size: int) -> np.ndarray:
