@@ -3,7 +3,7 @@
 ``train.mixed_precision``: ``auto`` (the default), ``off``, ``mixed_float16`` or ``mixed_bfloat16``.
 ``auto`` means ``mixed_float16`` on GPUs, ``mixed_bfloat16`` on TPUs and on CPUs that compute
 bfloat16 natively (avx512_bf16 or amx_bf16 in /proc/cpuinfo), float32 on other CPUs. On this
-project's reference CPU (2 cores of an AMD EPYC with avx512_bf16) ``mixed_bfloat16`` trained
+project's reference CPU (2 cores with avx512_bf16) ``mixed_bfloat16`` trained
 all-MiniLM-L6-v2 1.3-1.4x faster at batch 16-32 and 64-128 tokens, 1.08x at batch 8 and 32
 tokens (``benchmarks/precision.py``; numbers in docs/distributed.md). Variables stay float32
 and the logits are computed in float32 (`keep_logits_float32`).
