@@ -131,12 +131,9 @@ def _raise_interrupt(signum, frame):
 
 
 def terminate_like_interrupt():
-    """From now on SIGTERM (`kill`, a scheduler's stop) raises KeyboardInterrupt like Ctrl-C instead of ending the process
-    at once, so the run directory says "interrupted" and how to resume (during training SaveOnInterrupt takes over).
-    Returns the function that restores the previous handler."""
-    handlers = _handlers(_raise_interrupt, signals=(signal.SIGTERM,))
-    handlers.__enter__()
-    return lambda: handlers.__exit__(None, None, None)
+    """A context in which SIGTERM (`kill`, a scheduler's stop) raises KeyboardInterrupt like Ctrl-C instead of ending the
+    process at once, so the run directory says "interrupted" and how to resume (during training SaveOnInterrupt takes over)."""
+    return _handlers(_raise_interrupt, signals=(signal.SIGTERM,))
 
 
 class SaveOnInterrupt:

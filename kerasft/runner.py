@@ -8,6 +8,7 @@ directory is created, so a refused run leaves nothing behind and touches no earl
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -76,7 +77,8 @@ def run_recipe(recipe: Recipe | None, output_dir: Path = Path("runs"), run_name:
     splits, label_names = data.load_splits(recipe.data, seed=recipe.train.seed)
     learning_rate = recipe.train.learning_rate * (strategy.num_replicas_in_sync if recipe.train.scale_learning_rate else 1)
     precision.apply(settings)
-    restore_sigterm = resume.terminate_like_interrupt()
+    sigterm = contextlib.ExitStack()  # held open across the try below, closed in its finally
+    sigterm.enter_context(resume.terminate_like_interrupt())
     try:
         with strategy.scope():
             model = models.build_classifier(recipe.model.checkpoint, label_names)
@@ -127,7 +129,7 @@ def run_recipe(recipe: Recipe | None, output_dir: Path = Path("runs"), run_name:
             raise
     finally:
         precision.reset()
-        restore_sigterm()
+        sigterm.close()
     return run_dir
 
 
@@ -166,7 +168,6 @@ def _train_evaluate_export(recipe, run_dir, strategy, tokenizer, model, splits, 
 
 def _train(recipe, run_dir, strategy, tokenizer, model, tokenized, tensorboard_dir, run, settings, chief, resuming, progress):
     """Trains (or, resuming a run whose training had finished, restores its final weights); returns History and step count."""
-    import contextlib
 
     from kerasft import pipeline, resume, strategy as strategies, train
 
