@@ -10,16 +10,22 @@ including its graph tracing; ``Trainer.train``), not loading or tokenizing. Then
 the training rows in inference mode; that accuracy is reported so that speed never hides a broken
 model. Contenders:
 
-- ``kerasft``: kerasft's defaults: length-bucketed batches padded to a multiple of 8
-  (kerasft.pipeline), mixed precision ``auto`` (bfloat16 on CPUs with AVX512-BF16), XLA ``auto``.
-- ``seed-padding``: the seed-style path: tokenize padding every text to the dataset's longest,
-  ``to_tf_dataset(shuffle=True)``, float32 ``fit``.
+- ``kerasft``: kerasft's defaults: length-bucketed batches, each padded to its longest text
+  (kerasft.pipeline), mixed precision ``auto`` (bfloat16 on CPUs with AVX512-BF16), XLA ``auto``,
+  kerasft.optimizer's Adam, steps traced without AutoGraph (kerasft.model), tf.data autotuning off.
+- ``seed-padding``: the seed-style path as a notebook writes it: tokenize padding every text to the
+  dataset's longest, ``Dataset.to_tf_dataset(shuffle=True)``, ``compile(keras.optimizers.Adam(5e-5),
+  SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])``, float32 ``fit``.
 - ``hf-trainer``: Trainer with dynamic padding (``DataCollatorWithPadding``).
 - ``hf-trainer-grouped``: the same with ``group_by_length=True``.
 
 Lever variants (not run unless named in ``--contenders``): ``kerasft-float32``, ``kerasft-xla``
 (XLA with batches padded to multiples of 32), ``kerasft-spe`` (``steps_per_execution=8``), ``kerasft-random``
-(random batches instead of length buckets), ``kerasft-threads1`` (1 intra-op thread, 2 inter-op).
+(random batches instead of length buckets), ``kerasft-threads1`` (1 intra-op thread, 2 inter-op), and one
+each undoing one choice of kerasft.optimizer, kerasft.model or kerasft.pipeline: ``kerasft-new-adam``
+(``keras.optimizers.Adam``), ``kerasft-sparse-adam`` (``keras.optimizers.legacy.Adam``, whose sparse path
+updates embeddings in several passes), ``kerasft-autograph`` (steps traced with AutoGraph),
+``kerasft-autotune`` (tf.data autotuning left on), ``kerasft-pad8`` (batches padded to a multiple of 8 tokens).
 
 PyTorch is a benchmark-only extra: ``pip install -e '.[benchmark]'`` (torch CPU build, accelerate).
 """
@@ -39,7 +45,8 @@ import time
 from pathlib import Path
 
 REQUIRED = ["kerasft", "seed-padding", "hf-trainer", "hf-trainer-grouped"]
-VARIANTS = ["kerasft-float32", "kerasft-xla", "kerasft-spe", "kerasft-random", "kerasft-threads1"]
+VARIANTS = ["kerasft-float32", "kerasft-xla", "kerasft-spe", "kerasft-random", "kerasft-threads1", "kerasft-new-adam", "kerasft-sparse-adam",
+            "kerasft-autograph", "kerasft-autotune", "kerasft-pad8"]
 LEARNING_RATE = 5e-5
 SEED = 42
 
@@ -76,6 +83,7 @@ def run_keras(name: str, texts, labels, names, checkpoint: str, batch_size: int)
     import tf_keras as keras
 
     from kerasft import data, evaluate, model as models, pipeline, precision
+    from kerasft.monitor import MacroF1
     from kerasft.recipe import TrainConfig
 
     keras.utils.set_random_seed(SEED)
@@ -91,17 +99,33 @@ def run_keras(name: str, texts, labels, names, checkpoint: str, batch_size: int)
     precision.apply(settings)
     model = models.build_classifier(checkpoint, names)
     precision.keep_logits_float32(model)
-    models.compile_classifier(model, LEARNING_RATE, jit_compile=settings["jit_compile"], steps_per_execution=8 if name == "kerasft-spe" else 1)
-    if seed_style:  # the classic notebook: pad everything to the dataset's longest text
+    if seed_style:  # the classic notebook: pad everything to the dataset's longest text, compile the usual way
+        from transformers import DataCollatorWithPadding
+
+        model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
         longest = max(len(ids) for ids in tokenizer(texts, truncation=True)["input_ids"])
         tokenized = split.map(lambda batch: tokenizer(batch["text"], padding="max_length", max_length=longest, truncation=True), batched=True)
-        train_ds = data.to_tf_dataset(tokenized, tokenizer, batch_size, shuffle=True)
+        train_ds = tokenized.to_tf_dataset(columns=list(tokenizer.model_input_names), label_cols="label", batch_size=batch_size, shuffle=True,
+                                           collate_fn=DataCollatorWithPadding(tokenizer, return_tensors="np"))
         steps = None
     else:
+        models.compile_classifier(model, LEARNING_RATE, jit_compile=settings["jit_compile"], steps_per_execution=8 if name == "kerasft-spe" else 1)
+        if name in ("kerasft-new-adam", "kerasft-sparse-adam"):
+            adam = keras.optimizers.Adam if name == "kerasft-new-adam" else keras.optimizers.legacy.Adam
+            model.compile(optimizer=adam(LEARNING_RATE), loss=model.loss, metrics=["accuracy", MacroF1(len(names))])
+        if name == "kerasft-autograph":
+            for step in ("train_step", "test_step", "predict_step"):
+                setattr(model, step, getattr(type(model), step).__get__(model))  # the class's own steps, unwrapped
         tokenized = data.tokenize(split, tokenizer, max_length=512)
         lengths = None if name == "kerasft-random" else pipeline.token_lengths(tokenized)
         plan = pipeline.Plan(len(tokenized), batch_size, seed=SEED, lengths=lengths)
-        train_ds = pipeline.batches_dataset(tokenized, tokenizer, plan, pad_to_multiple_of=32 if settings["jit_compile"] else pipeline.PAD_MULTIPLE)
+        multiple = 8 if name == "kerasft-pad8" else pipeline.pad_multiple(settings["device_kind"], settings["jit_compile"])
+        train_ds = pipeline.batches_dataset(tokenized, tokenizer, plan, pad_to_multiple_of=multiple)
+        if name == "kerasft-autotune":
+            options = tf.data.Options()
+            options.autotune.enabled = True
+            train_ds = train_ds.with_options(options)
         steps = plan.steps_per_epoch
     started = time.perf_counter()
     model.fit(train_ds, epochs=1, steps_per_epoch=steps, verbose=0)

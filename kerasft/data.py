@@ -240,13 +240,15 @@ def to_tf_dataset(split: datasets.Dataset, tokenizer, batch_size: int, shuffle: 
     """
     from transformers import DataCollatorWithPadding
 
-    return split.to_tf_dataset(
+    from kerasft.pipeline import without_autotune
+
+    return without_autotune(split.to_tf_dataset(
         columns=list(tokenizer.model_input_names),
         label_cols=LABEL,
         batch_size=batch_size,
         shuffle=shuffle,
         collate_fn=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of, return_tensors="np"),
-    )
+    ))
 
 
 def _root_cause(error: BaseException) -> BaseException:

@@ -33,7 +33,12 @@ import numpy as np
 
 LABEL = "label"
 BUCKET_CHUNK = 50  # batches sorted by length together: larger pads less, smaller mixes the data more
-PAD_MULTIPLE = 8  # batches pad to a multiple of 8 tokens: fewer shapes to trace, aligned vector kernels
+# Batches pad to their longest text rounded up to a multiple of this many tokens. On CPUs, 1: `fit`
+# traces its step once for any width, and rounding up to 8 measured slower (72.4 against 91.5
+# examples/s, BENCHMARKS.md).
+PAD_MULTIPLE = 1
+GPU_PAD_MULTIPLE = 8  # Tensor Cores want matrix sides in multiples of 8
+XLA_PAD_MULTIPLE = 32  # XLA compiles once per shape: few, wider shapes
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,13 @@ class Padder:
         return batch
 
 
+def pad_multiple(device_kind: str, jit_compile: bool) -> int:
+    """The multiple training batches pad to on this kind of device (kerasft.precision's settings)."""
+    if jit_compile:
+        return XLA_PAD_MULTIPLE
+    return GPU_PAD_MULTIPLE if device_kind == "GPU" else PAD_MULTIPLE
+
+
 def batches_dataset(split, tokenizer, plan: Plan, pad_to_multiple_of: int | None = PAD_MULTIPLE, pad_to_length: int | None = None):
     """A tf.data pipeline of ``({input_ids, attention_mask, ...}, label)`` global batches following ``plan``.
 
@@ -172,8 +184,8 @@ def batches_dataset(split, tokenizer, plan: Plan, pad_to_multiple_of: int | None
         features = {name: tf.ensure_shape(tensor, [batch_size, width]) for name, tensor in zip(columns, tensors)}
         return features, tf.ensure_shape(tensors[-1], [batch_size])
 
-    dataset = tf.data.Dataset.range(plan.batches).map(to_inputs).prefetch(tf.data.AUTOTUNE)
-    return shard_by_data(dataset)
+    dataset = tf.data.Dataset.range(plan.batches).map(to_inputs).prefetch(2)  # one batch in training, the next one ready
+    return shard_by_data(without_autotune(dataset))
 
 
 def in_input_order(results: np.ndarray, plan: Plan) -> np.ndarray:
@@ -181,6 +193,22 @@ def in_input_order(results: np.ndarray, plan: Plan) -> np.ndarray:
     restored = np.empty_like(results)
     restored[plan.order(0)] = results
     return restored
+
+
+def without_autotune(dataset):
+    """``dataset`` with tf.data's autotuning off, so that its iterators close at once.
+
+    With autotuning on, deleting an iterator (at the end of `fit`, of each validation pass, of
+    `predict`) waits for the autotuner's thread (``Model::OptimizeLoop`` in TensorFlow 2.21) to
+    wake from its sleep, which takes from nothing to many seconds: one epoch trained 81.1
+    examples/s with it on and 91.5 off (BENCHMARKS.md). kerasft's pipelines have one map and a
+    fixed prefetch: there is nothing to tune.
+    """
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
 
 
 def shard_by_data(dataset):

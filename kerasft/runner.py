@@ -194,7 +194,7 @@ def _train(recipe, run_dir, strategy, tokenizer, model, tokenized, tensorboard_d
     elif resuming:
         print(f"kerasft: resuming {run_dir.name}: no backup was saved yet; training from the start")
     plan = dataclasses.replace(plan, start_epoch=start[0], start_step=start[1]) if start else plan
-    padding = {"pad_to_length": recipe.model.max_length} if tpu else {"pad_to_multiple_of": 32 if settings.get("jit_compile") else pipeline.PAD_MULTIPLE}
+    padding = {"pad_to_length": recipe.model.max_length} if tpu else {"pad_to_multiple_of": pipeline.pad_multiple(settings.get("device_kind"), settings.get("jit_compile"))}
     train_ds = pipeline.batches_dataset(tokenized["train"], tokenizer, plan, **padding)
     validation_plan = pipeline.Plan(len(tokenized["validation"]), recipe.train.batch_size, shuffle=False, lengths=pipeline.token_lengths(tokenized["validation"]))
     validation_ds = pipeline.batches_dataset(tokenized["validation"], tokenizer, validation_plan, **padding)
@@ -257,12 +257,13 @@ def weights_fingerprint(model) -> str:
 
 
 def _evaluate_export(recipe, run_dir, strategy, tokenizer, model, splits, tokenized, label_names, tensorboard_dir, started, run, history, steps, progress):
-    from kerasft import evaluate, export, monitor, plots, resume, train
+    from kerasft import evaluate, export, model as models, monitor, plots, resume, train
 
     max_length = recipe.model.max_length
     batch_size = recipe.train.batch_size
     if run["replicas"] > 1 or run.get("workers", 1) > 1 or run.get("mixed_precision", "float32") != "float32" or "TPU" in run["strategy"]:
         model = export.copy_without_optimizer(model)  # one float32 copy on this host scores every test example once, in order
+        models.trace_without_autograph(model)
     kept = monitor.kept_epoch(history.history, recipe.train)  # with early stopping, the model now holds the best epoch's weights
     if kept["early_stopping"]:
         stop = kept["early_stopping"]

@@ -253,14 +253,16 @@ def test_early_stopping_restores_the_best_weights(tmp_path, scripted, epochs, pa
         assert not np.array_equal(restored, last)
 
 
-def test_step_scalars_follow_a_learning_rate_schedule(tmp_path):
+@pytest.mark.parametrize("optimizer", ["kerasft", "keras"])
+def test_step_scalars_follow_a_learning_rate_schedule(tmp_path, optimizer):
     import tf_keras as keras
 
     from kerasft.monitor import StepScalars
+    from kerasft.optimizer import Adam
 
     schedule = keras.optimizers.schedules.PolynomialDecay(0.1, decay_steps=4, end_learning_rate=0.02)
     model = keras.Sequential([keras.layers.Dense(1, input_shape=(2,))])
-    model.compile(keras.optimizers.Adam(schedule), "mse")
+    model.compile((Adam if optimizer == "kerasft" else keras.optimizers.Adam)(schedule), "mse")  # runs use kerasft's (a legacy Keras optimizer)
     running = []
 
     class Means(keras.callbacks.Callback):

@@ -76,16 +76,17 @@ def tokenizer(tiny_checkpoint):
     return AutoTokenizer.from_pretrained(tiny_checkpoint)
 
 
-def test_padder_builds_what_the_hugging_face_collator_builds(tokenizer):
+@pytest.mark.parametrize("multiple", [PAD_MULTIPLE, 8])
+def test_padder_builds_what_the_hugging_face_collator_builds(tokenizer, multiple):
     from transformers import DataCollatorWithPadding
 
     texts = ["short", "a much longer text with many more words in it than the others", "mid sized text here", "two words"] * 5
     split = Dataset.from_dict({"text": texts, "label": list(range(20))}).map(lambda batch: tokenizer(batch["text"]), batched=True)
     split = split.shuffle(seed=0).select(range(3, 17))  # an indices mapping over the arrow table, as data.load_splits makes
     rows = np.array([5, 0, 13, 2])
-    collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=PAD_MULTIPLE, return_tensors="np")
+    collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=multiple, return_tensors="np")
     expected = collator([{name: split[int(row)][name] for name in tokenizer.model_input_names} for row in rows])
-    padded = Padder(split, tokenizer)(rows)
+    padded = Padder(split, tokenizer, pad_to_multiple_of=multiple)(rows)
     assert padded.keys() == set(tokenizer.model_input_names)
     for name in padded:
         np.testing.assert_array_equal(padded[name], expected[name])
@@ -110,3 +111,24 @@ def test_predictions_come_back_in_input_order_for_texts_of_very_different_length
     expected = np.array([[len(ids), ids[1]] for ids in encoded], dtype=np.float32) / 100
     expected = np.exp(expected) / np.exp(expected).sum(axis=1, keepdims=True)
     np.testing.assert_allclose(predict_texts(LengthEcho(), tokenizer, TEXTS, max_length=64, batch_size=2), expected, rtol=1e-5)
+
+
+def test_batches_pad_to_their_longest_text_on_cpus_to_multiples_of_8_on_gpus_and_32_under_xla():
+    from kerasft.pipeline import pad_multiple
+
+    assert pad_multiple("CPU", jit_compile=False) == 1
+    assert pad_multiple("GPU", jit_compile=False) == 8
+    assert pad_multiple("GPU", jit_compile=True) == pad_multiple("CPU", jit_compile=True) == 32
+
+
+def test_training_and_evaluation_pipelines_run_without_tf_data_autotuning(tokenizer):
+    """Autotuning makes deleting an iterator wait for the autotuner's thread (seconds at the end of every `fit` and `predict`)."""
+    from kerasft.data import to_tf_dataset
+    from kerasft.pipeline import batches_dataset
+
+    split = Dataset.from_dict({"text": ["a b", "c"], "label": [0, 1]}).map(lambda batch: tokenizer(batch["text"]), batched=True)
+    training = batches_dataset(split, tokenizer, Plan(examples=2, global_batch=2, lengths=token_lengths(split)))
+    evaluation = to_tf_dataset(split, tokenizer, batch_size=2, shuffle=False)
+    for dataset in (training, evaluation):
+        assert dataset.options().autotune.enabled is False
+        assert len(list(dataset)) == 1
