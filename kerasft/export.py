@@ -6,6 +6,16 @@ with tensorflow-text, exactly as training did; ``predict_ids`` takes ``input_ids
 ``label_id``, ``label`` and ``score``. The model is copied without its optimizer first,
 so Adam's slots are not exported.
 
+Inside both signatures a batch is sorted by token length and the model runs over chunks of
+CHUNK rows, each padded only to its own longest row; answers come back in input order. Padding a
+whole batch to its longest text wasted most of the compute: emotion-style texts run 3-66 words
+(median 17), and batches of 64 padded to their longest hold 2.7 tokens per real token (chunks of
+8 sorted rows: 1.16). Measured with benchmarks/serve_throughput.py (all-MiniLM-L6-v2, 2 CPU cores,
+2048 synthetic emotion-style texts; texts/s at batch 64; the HF pipeline on PyTorch gave 105-122
+in the same runs): one model call per batch 127; chunks of 32 rows 177 (widths rounded up to 8),
+16 rows 256, 12 rows 263-284, 8 rows 268-278 (2.5-2.6x the HF pipeline), 4 rows 266. The in-graph
+tokenizer takes well under 1% of the time; the model takes the rest.
+
     path = export_model(model, tokenizer, label_names, max_length, run_dir / "export", "emotion")
     # -> run_dir/export/emotion/1, then .../2 on the next export: a version is never overwritten
 """
@@ -24,6 +34,12 @@ from kerasft.files import write_json
 
 METADATA = Path("assets.extra") / "kerasft.json"  # TF Serving ignores assets.extra but for warm-up files
 PARITY_TOLERANCE = 1e-4
+# Rows per model call inside a signature (see the module docstring). Smaller chunks waste less
+# padding but make more, smaller model calls: 8 and 12 were the fastest of 4, 8, 12, 16, 32 and 64
+# at batch 64, level within noise; 8 was steadier over three runs and divides the usual batch sizes.
+# Chunk widths are not rounded up to a multiple of 8: that measured 8-10% slower at chunks of 8 and
+# 16, as the signature's shapes are dynamic anyway (nothing is retraced) and rounding only adds padding.
+CHUNK = 8
 
 
 class ExportError(Exception):
@@ -121,9 +137,7 @@ class TextClassifierModule(tf.Module):
         ]
     )
     def predict_ids(self, input_ids, attention_mask):
-        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
-        logits = self.model({name: inputs[name] for name in self.input_names}, training=False).logits
-        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+        probabilities = tf.nn.softmax(self.logits_by_length(input_ids, attention_mask), axis=-1)
         label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
         return {
             "probabilities": probabilities,
@@ -131,6 +145,34 @@ class TextClassifierModule(tf.Module):
             "label": tf.gather(self.label_names, label_id),
             "score": tf.reduce_max(probabilities, axis=-1),
         }
+
+    def logits_by_length(self, input_ids, attention_mask):
+        """The model's float32 logits in input order, run over length-sorted chunks of CHUNK rows.
+
+        Each chunk is cut to its own longest row instead of the batch's, so short texts batched
+        with a long one no longer cost as much as the long one. A row's extent is 1 + its last
+        attended position: its length when right-padded, as the in-graph tokenizer pads; with a
+        client's left padding it is the full width, which saves nothing but cuts no attended token.
+        """
+        rows, width = tf.shape(input_ids)[0], tf.shape(input_ids)[1]
+        extent = tf.reduce_max(tf.where(attention_mask != 0, tf.range(1, width + 1)[tf.newaxis, :], 0), axis=1)
+        order = tf.argsort(extent, stable=True)
+        input_ids, attention_mask, extent = (tf.gather(tensor, order) for tensor in (input_ids, attention_mask, extent))
+        num_labels = self.model.config.num_labels
+
+        def run_chunk(index, logits):
+            start = index * CHUNK
+            end = tf.minimum(start + CHUNK, rows)
+            chunk_width = tf.maximum(extent[end - 1], 1)  # extent is ascending: the chunk's last row is its longest
+            inputs = {"input_ids": input_ids[start:end, :chunk_width], "attention_mask": attention_mask[start:end, :chunk_width]}
+            chunk_logits = self.model({name: inputs[name] for name in self.input_names}, training=False).logits
+            return index + 1, logits.write(index, tf.cast(chunk_logits, tf.float32))
+
+        chunks = (rows + CHUNK - 1) // CHUNK
+        empty = tf.TensorArray(tf.float32, size=chunks, infer_shape=False, element_shape=tf.TensorShape([None, num_labels]))
+        _, logits = tf.while_loop(lambda index, _: index < chunks, run_chunk, (tf.constant(0), empty))
+        sorted_logits = tf.reshape(logits.concat(), [rows, num_labels])
+        return tf.gather(sorted_logits, tf.math.invert_permutation(order))  # row order[i] went i-th: back to input order
 
     def _predict_text(self, text):
         tokens = self.text_tokenizer(text)

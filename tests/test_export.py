@@ -248,3 +248,61 @@ def test_kerasft_predict_batches_by_length_and_answers_in_input_order(exported, 
     answers = predict(exported[0], texts, batch_size=2)
     np.testing.assert_allclose([answer["score"] for answer in answers], alone, atol=1e-5)
     assert [answer["label"] for answer in answers] == [serve(text=tf.constant([text]))["label"].numpy()[0].decode() for text in texts]
+
+
+
+def shuffled_texts_of_every_length(count: int) -> list[str]:
+    words = "where is my parcel i was charged twice the app crashes at login please refund".split()
+    rng = np.random.default_rng(0)
+    return [" ".join(rng.choice(words, size=size)) for size in rng.permutation(np.arange(count) % 40)]
+
+
+def test_a_batch_of_several_chunks_answers_like_one_text_at_a_time_and_like_the_trained_model(exported, trained, serve):
+    from kerasft.evaluate import predict_texts
+    from kerasft.export import CHUNK
+
+    model, tokenizer, _, _ = trained
+    texts = shuffled_texts_of_every_length(2 * CHUNK + 5)  # 0 to 36 words, beyond max_length: ragged chunks, a short last one
+    batched = serve(text=tf.constant(texts))["probabilities"].numpy()
+    alone = np.concatenate([serve(text=tf.constant([text]))["probabilities"].numpy() for text in texts])
+    np.testing.assert_allclose(batched, alone, atol=1e-5)
+    np.testing.assert_allclose(batched, predict_texts(model, tokenizer, texts, max_length=32, batch_size=16), atol=1e-4)
+    predict_ids = tf.saved_model.load(str(exported[0])).signatures["predict_ids"]
+    ids = tokenizer(texts, padding=True, truncation=True, max_length=32, return_tensors="np")
+    by_ids = predict_ids(input_ids=tf.constant(ids["input_ids"], tf.int32), attention_mask=tf.constant(ids["attention_mask"], tf.int32))
+    np.testing.assert_allclose(by_ids["probabilities"].numpy(), batched, atol=1e-5)
+
+
+class RowEcho(tf.Module):
+    """A stand-in model whose logits name the row it saw: [sum of attended ids, attended tokens, columns seen, 0, 0]."""
+
+    config = type("Config", (), {"num_labels": 5})
+
+    def __call__(self, inputs, training=False):
+        ids, mask = inputs["input_ids"], inputs["attention_mask"]
+        rows, width = tf.shape(ids)[0], tf.shape(ids)[1]
+        echo = tf.stack([tf.reduce_sum(ids * mask, axis=1), tf.reduce_sum(mask, axis=1), tf.fill([rows], width)], axis=1)
+        return type("Output", (), {"logits": tf.pad(tf.cast(echo, tf.float64), [[0, 0], [0, 2]])})
+
+
+def test_each_row_comes_back_in_input_order_seen_whole_in_a_chunk_cut_to_its_own_longest(trained):
+    """The tiny trained model answers nearly alike for every text: this stand-in checks the row order exactly."""
+    from kerasft.export import CHUNK, TextClassifierModule
+
+    module = TextClassifierModule(RowEcho(), trained[1], LABELS, max_length=64)
+    logits_by_length = tf.function(module.logits_by_length)
+    for texts in (shuffled_texts_of_every_length(3 * CHUNK + 1), shuffled_texts_of_every_length(1), []):
+        tokens = module.text_tokenizer(tf.constant(texts, dtype=tf.string))
+        ids, mask = tokens["input_ids"].numpy(), tokens["attention_mask"].numpy()
+        logits = logits_by_length(tokens["input_ids"], tokens["attention_mask"]).numpy()
+        assert logits.shape == (len(texts), 5) and logits.dtype == np.float32
+        np.testing.assert_array_equal(logits[:, 0], (ids * mask).sum(axis=1))  # this row's ids, in this row's place
+        lengths = mask.sum(axis=1)
+        np.testing.assert_array_equal(logits[:, 1], lengths)  # no attended token cut off
+        widths = logits[:, 2]
+        assert (widths >= lengths).all()
+        by_length = np.sort(lengths)
+        chunk_longest = by_length[np.minimum(np.arange(0, len(texts), CHUNK) + CHUNK, len(texts)) - 1]
+        assert set(widths) == set(chunk_longest)  # each chunk as wide as its own longest row, not the batch's
+        left_padded = logits_by_length(tokens["input_ids"][:, ::-1], tokens["attention_mask"][:, ::-1]).numpy()  # a client's own padding
+        np.testing.assert_array_equal(left_padded[:, :2], logits[:, :2])
