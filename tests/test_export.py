@@ -82,7 +82,7 @@ def test_in_graph_tokens_equal_the_python_tokenizer_on_the_quickstart_data(minil
 
 def test_no_optimizer_state_in_the_export(exported, trained):
     model = trained[0]
-    assert model.optimizer.variables  # Adam has slots in memory...
+    assert model.optimizer.variables()  # Adam has slots in memory...
     path, _ = exported
     variables = tf.train.list_variables(str(path / "variables" / "variables"))
     saved_bytes = sum(int(np.prod(shape)) * 4 for name, shape in variables if shape)
