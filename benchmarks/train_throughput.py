@@ -83,7 +83,6 @@ def run_keras(name: str, texts, labels, names, checkpoint: str, batch_size: int)
     import tf_keras as keras
 
     from kerasft import data, evaluate, model as models, pipeline, precision
-    from kerasft.monitor import MacroF1
     from kerasft.recipe import TrainConfig
 
     keras.utils.set_random_seed(SEED)
@@ -110,10 +109,9 @@ def run_keras(name: str, texts, labels, names, checkpoint: str, batch_size: int)
                                            collate_fn=DataCollatorWithPadding(tokenizer, return_tensors="np"))
         steps = None
     else:
-        models.compile_classifier(model, LEARNING_RATE, jit_compile=settings["jit_compile"], steps_per_execution=8 if name == "kerasft-spe" else 1)
-        if name in ("kerasft-new-adam", "kerasft-sparse-adam"):
-            adam = keras.optimizers.Adam if name == "kerasft-new-adam" else keras.optimizers.legacy.Adam
-            model.compile(optimizer=adam(LEARNING_RATE), loss=model.loss, metrics=["accuracy", MacroF1(len(names))])
+        optimizer = {"kerasft-new-adam": keras.optimizers.Adam, "kerasft-sparse-adam": keras.optimizers.legacy.Adam}.get(name)
+        models.compile_classifier(model, LEARNING_RATE, jit_compile=settings["jit_compile"], steps_per_execution=8 if name == "kerasft-spe" else 1,
+                                  optimizer=optimizer)
         if name == "kerasft-autograph":
             for step in ("train_step", "test_step", "predict_step"):
                 setattr(model, step, getattr(type(model), step).__get__(model))  # the class's own steps, unwrapped

@@ -125,11 +125,12 @@ def _report_loading(checkpoint: str, info: dict, num_labels: int) -> None:
               "its label meanings may differ from this dataset's")
 
 
-def compile_classifier(model, learning_rate: float, jit_compile: bool = False, steps_per_execution: int = 1) -> None:
+def compile_classifier(model, learning_rate: float, jit_compile: bool = False, steps_per_execution: int = 1, optimizer=None) -> None:
     """The classic compile: Adam, sparse categorical cross-entropy on logits, accuracy and macro F1 (XLA if ``jit_compile``).
 
-    Adam is kerasft.optimizer.Adam: Keras' Adam, applied by TensorFlow's fused kernel. The steps
-    are traced without AutoGraph (`trace_without_autograph`).
+    Adam is kerasft.optimizer.Adam: Keras' Adam, applied by TensorFlow's fused kernel; ``optimizer``
+    names another Keras optimizer class, built with ``learning_rate``. The steps are traced
+    without AutoGraph (`trace_without_autograph`).
     """
     import tf_keras as keras
 
@@ -137,7 +138,7 @@ def compile_classifier(model, learning_rate: float, jit_compile: bool = False, s
     from kerasft.optimizer import Adam
 
     model.compile(
-        optimizer=Adam(learning_rate=learning_rate),
+        optimizer=(optimizer or Adam)(learning_rate=learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy", MacroF1(num_classes=model.config.num_labels)],
         jit_compile=jit_compile,

@@ -250,7 +250,6 @@ def test_kerasft_predict_batches_by_length_and_answers_in_input_order(exported, 
     assert [answer["label"] for answer in answers] == [serve(text=tf.constant([text]))["label"].numpy()[0].decode() for text in texts]
 
 
-
 def shuffled_texts_of_every_length(count: int) -> list[str]:
     words = "where is my parcel i was charged twice the app crashes at login please refund".split()
     rng = np.random.default_rng(0)

@@ -38,8 +38,6 @@ def test_minilm_tf_weights_equal_the_safetensors_file(minilm_checkpoint):
 
 
 def test_tiny_checkpoint_compiles_and_trains_a_step(tiny_checkpoint):
-    import tensorflow as tf
-
     tokenizer = load_tokenizer(str(tiny_checkpoint))
     model = build_classifier(str(tiny_checkpoint), LABELS)
     compile_classifier(model, 1e-3)
