@@ -1,10 +1,11 @@
 """Where a kerasft training step's time goes: tracing, forward, backward and the optimizer, by batch width.
 
-    python benchmarks/step_profile.py [--batch 32] [--widths 16,24,32,48,72] [--policy mixed_bfloat16|float32]
+    python benchmarks/step_profile.py [--batch 32] [--widths 16,24,32,48,72] [--policy mixed_bfloat16|float32] [--lazy-adam]
 
 Builds the model as a run does (kerasft.model, kerasft.precision), then on random token ids:
 the first `fit` step (which traces the train function), and after warm-up the median time of a whole
 `fit` step, of the forward pass alone and of forward + backward (no optimizer update) at each width.
+Then the optimizer's update alone, for kerasft.optimizer's LazyAdam and Adam on the same gradients.
 A straight line through the step times, ``step = fixed + per_token_column * width``, separates the
 cost that does not shrink with shorter batches (optimizer update, per-step overhead) from the rest.
 """
@@ -38,6 +39,7 @@ def main() -> None:
     parser.add_argument("--widths", default="16,24,32,48,72")
     parser.add_argument("--policy", default="mixed_bfloat16")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--lazy-adam", action="store_true", help="train with kerasft.optimizer.LazyAdam (train.lazy_adam=true)")
     args = parser.parse_args()
 
     import numpy as np
@@ -52,7 +54,7 @@ def main() -> None:
     keras.utils.set_random_seed(0)
     model = models.build_classifier(checkpoint, ["a", "b", "c", "d", "e", "f"])
     precision.keep_logits_float32(model)
-    models.compile_classifier(model, 5e-5)
+    models.compile_classifier(model, 5e-5, lazy_adam=args.lazy_adam)
     rng = np.random.default_rng(0)
 
     def batch(width):
@@ -86,12 +88,27 @@ def main() -> None:
             "forward_ms": 1000 * median_seconds(lambda: forward(features).numpy(), args.repeats),
             "forward_backward_ms": 1000 * median_seconds(lambda: [g.numpy() if isinstance(g, tf.Tensor) else g.values.numpy() for g in forward_backward(features, labels)][0], args.repeats),
         })
+    # the optimizer update alone, on one set of gradients (width 24), for kerasft's two Adams: every embedding row or the batch's rows
+    from kerasft.optimizer import Adam, LazyAdam
+
+    gradients = forward_backward(*batch(24))
+    apply_ms = {}
+    for optimizer_class in (LazyAdam, Adam, LazyAdam, Adam):  # twice each, alternating; the second figure of each is kept
+        optimizer = optimizer_class(5e-5)
+
+        @tf.function
+        def update():
+            optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+
+        update()  # creates the slots and traces
+        apply_ms[optimizer_class.__name__] = 1000 * median_seconds(lambda: update(), max(args.repeats, 10))
     widths = np.array([row["width"] for row in rows], float)
     slope, fixed = np.polyfit(widths, [row["step_ms"] for row in rows], 1)
     _, fixed_fb = np.polyfit(widths, [row["forward_backward_ms"] for row in rows], 1)
-    print(json.dumps({"policy": args.policy, "batch": args.batch, "first_step_s": first, "rows": rows,
-                      "step_fit_ms": {"fixed": fixed, "per_width": slope}, "forward_backward_fixed_ms": fixed_fb}, indent=1))
+    print(json.dumps({"policy": args.policy, "lazy_adam": args.lazy_adam, "batch": args.batch, "first_step_s": first, "rows": rows,
+                      "step_fit_ms": {"fixed": fixed, "per_width": slope}, "forward_backward_fixed_ms": fixed_fb, "optimizer_apply_ms": apply_ms}, indent=1))
     print(f"{args.policy}: first step (traces) {first:.1f} s; step = {fixed:.0f} ms + {slope:.1f} ms x width")
+    print("optimizer update alone: " + ", ".join(f"{name} {ms:.0f} ms" for name, ms in apply_ms.items()))
     for row in rows:
         print(f"  width {row['width']:>3}: step {row['step_ms']:6.0f} ms = forward {row['forward_ms']:5.0f} + backward "
               f"{row['forward_backward_ms'] - row['forward_ms']:5.0f} + optimizer and the rest {row['step_ms'] - row['forward_backward_ms']:5.0f}")

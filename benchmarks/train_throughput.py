@@ -12,7 +12,8 @@ model. Contenders:
 
 - ``kerasft``: kerasft's defaults: length-bucketed batches, each padded to its longest text
   (kerasft.pipeline), mixed precision ``auto`` (bfloat16 on CPUs with AVX512-BF16), XLA ``auto``,
-  kerasft.optimizer's Adam, steps traced without AutoGraph (kerasft.model), tf.data autotuning off.
+  kerasft.optimizer's Adam, the optimizer's slots made before the first step and steps traced without
+  AutoGraph (kerasft.model), tf.data autotuning off.
 - ``seed-padding``: the seed-style path as a notebook writes it: tokenize padding every text to the
   dataset's longest, ``Dataset.to_tf_dataset(shuffle=True)``, ``compile(keras.optimizers.Adam(5e-5),
   SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])``, float32 ``fit``.
@@ -24,8 +25,16 @@ Lever variants (not run unless named in ``--contenders``): ``kerasft-float32``, 
 (random batches instead of length buckets), ``kerasft-threads1`` (1 intra-op thread, 2 inter-op), and one
 each undoing one choice of kerasft.optimizer, kerasft.model or kerasft.pipeline: ``kerasft-new-adam``
 (``keras.optimizers.Adam``), ``kerasft-sparse-adam`` (``keras.optimizers.legacy.Adam``, whose sparse path
-updates embeddings in several passes), ``kerasft-autograph`` (steps traced with AutoGraph),
-``kerasft-autotune`` (tf.data autotuning left on), ``kerasft-pad8`` (batches padded to a multiple of 8 tokens).
+updates embeddings in several passes), ``kerasft-lazy-adam`` (kerasft.optimizer.LazyAdam: only the batch's embedding rows,
+``train.lazy_adam=true``), ``kerasft-autograph`` (steps traced with AutoGraph),
+``kerasft-autotune`` (tf.data autotuning left on), ``kerasft-pad8`` (batches padded to a multiple of 8 tokens),
+``kerasft-traced-twice`` (the optimizer's slots left to the first step, which is then traced twice).
+
+With ``--repeats N`` the whole list runs N times, round after round, and each contender's figures
+are those of its median round (every round's examples/s is kept beside them); ratios compare medians.
+Each contender's CPU steal (/proc/stat: time the hypervisor gave other guests while it ran) is
+reported beside its figure: on a virtual machine, busy neighbours slow contenders unequally
+(PyTorch more than TensorFlow), so a run with steal above 2% warns that its ratios are not evidence.
 
 PyTorch is a benchmark-only extra: ``pip install -e '.[benchmark]'`` (torch CPU build, accelerate).
 """
@@ -43,11 +52,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 REQUIRED = ["kerasft", "seed-padding", "hf-trainer", "hf-trainer-grouped"]
 VARIANTS = ["kerasft-float32", "kerasft-xla", "kerasft-spe", "kerasft-random", "kerasft-threads1", "kerasft-new-adam", "kerasft-sparse-adam",
-            "kerasft-autograph", "kerasft-autotune", "kerasft-pad8"]
+            "kerasft-autograph", "kerasft-autotune", "kerasft-pad8", "kerasft-traced-twice",
+            "kerasft-lazy-adam"]
 LEARNING_RATE = 5e-5
+STEAL_WARNING = 0.02  # more CPU steal than this during a contender: the host was busy, the ratios are not comparable
 SEED = 42
 
 
@@ -109,9 +121,12 @@ def run_keras(name: str, texts, labels, names, checkpoint: str, batch_size: int)
                                            collate_fn=DataCollatorWithPadding(tokenizer, return_tensors="np"))
         steps = None
     else:
-        optimizer = {"kerasft-new-adam": keras.optimizers.Adam, "kerasft-sparse-adam": keras.optimizers.legacy.Adam}.get(name)
-        models.compile_classifier(model, LEARNING_RATE, jit_compile=settings["jit_compile"], steps_per_execution=8 if name == "kerasft-spe" else 1,
-                                  optimizer=optimizer)
+        from kerasft.optimizer import LazyAdam
+
+        optimizer = {"kerasft-new-adam": keras.optimizers.Adam, "kerasft-sparse-adam": keras.optimizers.legacy.Adam, "kerasft-lazy-adam": LazyAdam}.get(name)
+        with mock.patch.object(models, "create_optimizer_state", (lambda model: None) if name == "kerasft-traced-twice" else models.create_optimizer_state):
+            models.compile_classifier(model, LEARNING_RATE, jit_compile=settings["jit_compile"], steps_per_execution=8 if name == "kerasft-spe" else 1,
+                                      optimizer=optimizer)
         if name == "kerasft-autograph":
             for step in ("train_step", "test_step", "predict_step"):
                 setattr(model, step, getattr(type(model), step).__get__(model))  # the class's own steps, unwrapped
@@ -176,14 +191,26 @@ def run_one(name: str, args) -> dict:
 
 # --- the driver ---------------------------------------------------------------------------------------------------
 
+def cpu_times() -> list[int]:
+    """The machine's CPU time counters (/proc/stat): user, nice, system, idle, iowait, irq, softirq, steal."""
+    return [int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+
+
+def steal_share(before: list[int], after: list[int]) -> float:
+    """The share of CPU time the hypervisor gave to other guests in between: a virtual machine's neighbours at work."""
+    spent = [end - start for start, end in zip(before, after)]
+    return spent[7] / max(sum(spent), 1)
+
+
 def run_child(name: str, command: list[str]) -> dict:
     """Runs one contender in a fresh process and returns the JSON it prints after ``RESULT``; exits if it failed."""
     print(f"running {name} ...", file=sys.stderr, flush=True)
+    before = cpu_times()
     done = subprocess.run(command, capture_output=True, text=True, env=os.environ | {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"})
     line = next((line for line in done.stdout.splitlines() if line.startswith("RESULT ")), None)
     if done.returncode != 0 or line is None:
         sys.exit(f"{name} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
-    return json.loads(line[len("RESULT "):])
+    return json.loads(line[len("RESULT "):]) | {"cpu_steal": steal_share(before, cpu_times())}
 
 
 def machine() -> dict:
@@ -191,10 +218,19 @@ def machine() -> dict:
     return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version()}
 
 
+def median_round(runs: list[dict]) -> dict:
+    """The round with the median examples/s (the lower middle one for an even count), with every round's figure beside it."""
+    ordered = sorted(runs, key=lambda row: row["ex_per_s"])
+    return ordered[(len(ordered) - 1) // 2] | {"rounds_ex_per_s": [row["ex_per_s"] for row in runs]}
+
+
 def markdown_table(results: dict, ratios: dict) -> str:
-    lines = ["| contender | examples/s | train time (s) | training accuracy | peak RSS (MB) | precision |", "|---|---:|---:|---:|---:|---|"]
+    lines = ["| contender | examples/s | every round | train time (s) | training accuracy | peak RSS (MB) | precision | CPU steal |",
+             "|---|---:|---|---:|---:|---:|---|---:|"]
     for name, row in results.items():
-        lines.append(f"| {name} | {row['ex_per_s']:.1f} | {row['seconds']:.1f} | {row['accuracy']:.4f} | {row['peak_rss_mb']:.0f} | {row['precision']} |")
+        every = " / ".join(f"{figure:.1f}" for figure in row["rounds_ex_per_s"])
+        lines.append(f"| {name} | {row['ex_per_s']:.1f} | {every} | {row['seconds']:.1f} | {row['accuracy']:.4f} | {row['peak_rss_mb']:.0f} "
+                     f"| {row['precision']} | {row['cpu_steal']:.1%} |")
     lines.append("")
     lines += [f"- {key}: {value:.2f}x" for key, value in ratios.items()]
     return "\n".join(lines)
@@ -210,6 +246,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", help="model folder (default: the packaged all-MiniLM-L6-v2)")
     parser.add_argument("--contenders", type=lambda text: text.split(","), default=REQUIRED, help=f"default: {','.join(REQUIRED)}; levers: {','.join(VARIANTS)}")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--repeats", type=int, default=1, help="rounds of all contenders, one after another; each figure is the median round's")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.checkpoint is None:
@@ -219,13 +256,19 @@ def main() -> None:
     if args.one:
         print("RESULT " + json.dumps(run_one(args.one, args)))
         return
-    results = {}
-    for name in args.contenders:
-        command = [sys.executable, __file__, "--one", name, "--data", args.data, "--samples", str(args.samples),
-                   "--batch-size", str(args.batch_size), "--checkpoint", args.checkpoint]
-        command += (["--sep", args.sep] if args.sep else []) + (["--columns", ",".join(args.columns)] if args.columns else [])
-        results[name] = run_child(name, command)
-        print(f"  {name}: {results[name]['ex_per_s']:.1f} examples/s, accuracy {results[name]['accuracy']:.4f}", file=sys.stderr, flush=True)
+    rounds = {name: [] for name in args.contenders}
+    for _ in range(args.repeats):  # whole rounds, so that a slow spell of the machine falls on every contender alike
+        for name in args.contenders:
+            command = [sys.executable, __file__, "--one", name, "--data", args.data, "--samples", str(args.samples),
+                       "--batch-size", str(args.batch_size), "--checkpoint", args.checkpoint]
+            command += (["--sep", args.sep] if args.sep else []) + (["--columns", ",".join(args.columns)] if args.columns else [])
+            row = run_child(name, command)
+            rounds[name].append(row)
+            print(f"  {name}: {row['ex_per_s']:.1f} examples/s, accuracy {row['accuracy']:.4f}, CPU steal {row['cpu_steal']:.1%}", file=sys.stderr, flush=True)
+            if row["cpu_steal"] > STEAL_WARNING:
+                print(f"  warning: other guests took {row['cpu_steal']:.1%} of this machine's CPU time during {name}; "
+                      "this round's figures are not evidence", file=sys.stderr, flush=True)
+    results = {name: median_round(runs) for name, runs in rounds.items()}
     ex_per_s = {name: row["ex_per_s"] for name, row in results.items()}
     ratios = {}
     hf = [ex_per_s[name] for name in ("hf-trainer", "hf-trainer-grouped") if name in ex_per_s]
@@ -236,7 +279,7 @@ def main() -> None:
     report = {"ex_per_s": ex_per_s, "ratios": ratios, "accuracy": {name: row["accuracy"] for name, row in results.items()},
               "peak_rss_mb": {name: row["peak_rss_mb"] for name, row in results.items()}, "details": results, "machine": machine(),
               "settings": {"data": args.data, "samples": args.samples, "batch_size": args.batch_size, "checkpoint": args.checkpoint,
-                           "learning_rate": LEARNING_RATE, "epochs": 1, "seed": SEED}}
+                           "learning_rate": LEARNING_RATE, "epochs": 1, "seed": SEED, "repeats": args.repeats}}
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     print(markdown_table(results, ratios))

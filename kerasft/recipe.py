@@ -64,6 +64,7 @@ class TrainConfig:
     epochs: int = 3
     batch_size: int = 32  # the global batch, across all replicas
     learning_rate: float = 5e-5
+    lazy_adam: bool = False  # True: Adam moves only the embedding rows of each batch's tokens (LazyAdam); False: every row, as Keras' Adam
     seed: int = 42
     keep_checkpoints: int = 2  # checkpoints kept in <run>/checkpoints, newest first
     early_stopping_metric: str | None = None  # "val_loss", "val_accuracy" or "val_macro_f1"; None: run every epoch

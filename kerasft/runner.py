@@ -83,7 +83,7 @@ def run_recipe(recipe: Recipe | None, output_dir: Path = Path("runs"), run_name:
         with strategy.scope():
             model = models.build_classifier(recipe.model.checkpoint, label_names)
             precision.keep_logits_float32(model)
-            models.compile_classifier(model, learning_rate, jit_compile=settings["jit_compile"])
+            models.compile_classifier(model, learning_rate, jit_compile=settings["jit_compile"], lazy_adam=recipe.train.lazy_adam)
         max_length = data.resolve_max_length(tokenizer, model.config, recipe.model.max_length)
         recipe = resolved(recipe, max_length)
         tokenized = data.tokenize(splits, tokenizer, max_length)
@@ -99,6 +99,7 @@ def run_recipe(recipe: Recipe | None, output_dir: Path = Path("runs"), run_name:
             "global_batch": recipe.train.batch_size,
             "per_replica_batch": strategies.per_replica_batch(strategy, recipe.train.batch_size),
             "learning_rate": learning_rate,
+            "optimizer": type(getattr(model.optimizer, "inner_optimizer", model.optimizer)).__name__,  # under a LossScaleOptimizer
             "mixed_precision": settings["mixed_precision"],
             "jit_compile": settings["jit_compile"],
             "device_request": strategies.requested_devices(),

@@ -26,7 +26,7 @@ def finished_run(tmp_path_factory, tiny_checkpoint):
         "run", REPO / "recipes" / "emotion.py",
         "data.train=train.txt", "data.validation=val.txt", "data.test=test.txt", "data.sep=;", "data.columns=text,label",
         f"model.checkpoint={tiny_checkpoint}", "model.max_length=32", "model.name=tiny",
-        "train.batch_size=8", "train.learning_rate=1e-3", "train.keep_checkpoints=1",
+        "train.batch_size=8", "train.learning_rate=1e-3", "train.keep_checkpoints=1", "train.lazy_adam=true",
         "data.train_samples=160", "data.test_samples=60", "train.epochs=3",
         "--run-name", "first", "--output-dir", workdir / "runs", "--tensorboard-dir", workdir / "tb", cwd=workdir,
     )
@@ -52,6 +52,7 @@ def test_overrides_reach_the_run_and_recipe_json_records_them(finished_run):
     assert recipe["data"]["train_samples"] == 160
     assert recipe["model"]["max_length"] == 32
     assert recipe["run"]["replicas"] == 1
+    assert recipe["train"]["lazy_adam"] is True and recipe["run"]["optimizer"] == "LazyAdam"  # the default is Adam (test_model.py)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert [epoch["epoch"] for epoch in metrics["validation"]] == [1, 2, 3]
     assert {"loss", "accuracy"} <= set(metrics["validation"][0])

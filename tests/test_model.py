@@ -7,7 +7,7 @@ import pytest
 
 from kerasft.errors import UserError
 from kerasft.model import build_classifier, compile_classifier, load_tokenizer
-from kerasft.optimizer import Adam
+from kerasft.optimizer import Adam, LazyAdam
 
 LABELS = ["anger", "joy", "sadness"]
 
@@ -44,55 +44,100 @@ def test_tiny_checkpoint_compiles_and_trains_a_step(tiny_checkpoint):
     inputs = dict(tokenizer(["i am happy", "so sad"], padding=True, return_tensors="np"))
     history = model.fit(inputs, np.array([1, 2]), epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
-    assert isinstance(model.optimizer, Adam)  # Keras' Adam, the fused kernel's way (kerasft.optimizer)
+    assert type(model.optimizer) is Adam  # the default (train.lazy_adam=false): kerasft.optimizer's, the fused kernel's way
     assert model.optimizer.learning_rate.numpy() == pytest.approx(1e-3)
     assert all(hasattr(getattr(model, step), "autograph_info__") for step in ("train_step", "test_step", "predict_step"))  # do_not_convert's mark
 
 
-def test_adam_makes_the_same_updates_as_keras_adam_on_embedding_and_dense_gradients():
-    """Four steps of sparse (embedding) and dense gradients, token ids repeated, rows seen then not: kerasft's Adam against both Keras Adams."""
+# Four steps of sparse (embedding) and dense gradients: token ids repeated within a step, rows seen and then not
+STEP_IDS = [np.array([3, 7, 3, 9, 0, 3]), np.array([1, 1, 2, 5, 8, 9]), np.array([4, 4, 4, 4, 4, 4]), np.array([6, 0, 2, 2, 7, 11])]
+
+
+def four_steps(optimizer, seed: int = 0):
+    """Runs ``optimizer`` over the four steps: (start values, values after, the embedding's slots m and v, the steps)."""
     import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    start = {"embedding": rng.normal(size=(50, 4)).astype("float32"), "dense": rng.normal(size=(4, 3)).astype("float32")}
+    steps = [(rng.normal(size=(6, 4)).astype("float32"), ids, rng.normal(size=(4, 3)).astype("float32")) for ids in STEP_IDS]
+    variables = {name: tf.Variable(value) for name, value in start.items()}
+    for rows, ids, dense in steps:
+        sparse = tf.IndexedSlices(tf.constant(rows), tf.constant(ids), dense_shape=tf.constant([50, 4]))
+        optimizer.apply_gradients([(sparse, variables["embedding"]), (tf.constant(dense), variables["dense"])])
+    after = {name: variable.numpy() for name, variable in variables.items()}
+    slots = {slot: optimizer.get_slot(variables["embedding"], slot).numpy() for slot in "mv"} if hasattr(optimizer, "get_slot") else None
+    return start, after, slots, steps
+
+
+def test_adam_makes_the_same_updates_as_keras_adam_on_embedding_and_dense_gradients():
+    """kerasft's Adam against both Keras Adams over the four steps."""
     import tf_keras as keras
 
-    rng = np.random.default_rng(0)
-    start = {"embedding": rng.normal(size=(50, 4)).astype("float32"), "dense": rng.normal(size=(4, 3)).astype("float32")}
-    ids = [np.array([3, 7, 3, 9, 0, 3]), np.array([1, 1, 2, 5, 8, 9]), np.array([4, 4, 4, 4, 4, 4]), np.array([6, 0, 2, 2, 7, 11])]
-    steps = [(rng.normal(size=(6, 4)).astype("float32"), step_ids, rng.normal(size=(4, 3)).astype("float32")) for step_ids in ids]
-
-    def train(optimizer):
-        variables = {name: tf.Variable(value) for name, value in start.items()}
-        for rows, ids, dense in steps:
-            sparse = tf.IndexedSlices(tf.constant(rows), tf.constant(ids), dense_shape=tf.constant([50, 4]))
-            optimizer.apply_gradients([(sparse, variables["embedding"]), (tf.constant(dense), variables["dense"])])
-        return {name: variable.numpy() for name, variable in variables.items()}
-
-    ours = train(Adam(learning_rate=0.1))
+    start, ours, _, _ = four_steps(Adam(learning_rate=0.1))
     for reference in (keras.optimizers.Adam(learning_rate=0.1), keras.optimizers.legacy.Adam(learning_rate=0.1)):
-        theirs = train(reference)
+        _, theirs, _, _ = four_steps(reference)
         for name in start:
             np.testing.assert_allclose(ours[name], theirs[name], rtol=1e-5, atol=1e-5, err_msg=f"{type(reference)} {name}")  # float32 rounding
     np.testing.assert_array_equal(ours["embedding"][20:], start["embedding"][20:])  # rows never seen never move
 
 
+def test_lazy_adam_moves_only_the_rows_with_a_gradient_by_adams_update():
+    """LazyAdam against a NumPy LazyAdam over the four steps; dense weights as Keras' Adam; and not Adam on the embedding."""
+    import tf_keras as keras
+
+    rate, beta_1, beta_2, epsilon = 0.1, 0.9, 0.999, 1e-7
+    start, ours, moments, steps = four_steps(LazyAdam(learning_rate=rate), seed=1)
+    weights, m, v = start["embedding"].astype("float64"), np.zeros((50, 4)), np.zeros((50, 4))
+    for step, (rows, ids, _) in enumerate(steps, start=1):
+        grad = np.zeros((50, 4))
+        np.add.at(grad, ids, rows)  # repeated ids add up
+        seen = np.unique(ids)
+        m[seen] = beta_1 * m[seen] + (1 - beta_1) * grad[seen]
+        v[seen] = beta_2 * v[seen] + (1 - beta_2) * grad[seen] ** 2
+        weights[seen] -= rate * np.sqrt(1 - beta_2**step) / (1 - beta_1**step) * m[seen] / (np.sqrt(v[seen]) + epsilon)
+    np.testing.assert_allclose(ours["embedding"], weights, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(moments["m"], m, rtol=1e-5, atol=1e-6)  # the resting rows' moments did not decay
+    np.testing.assert_allclose(moments["v"], v, rtol=1e-5, atol=1e-6)
+    _, adam, _, _ = four_steps(keras.optimizers.legacy.Adam(learning_rate=rate), seed=1)
+    np.testing.assert_allclose(ours["dense"], adam["dense"], rtol=1e-5, atol=1e-5)
+    assert not np.allclose(ours["embedding"][[3, 9]], adam["embedding"][[3, 9]], atol=1e-3)  # seen in steps 1-2, resting since: Adam moved them on
+    np.testing.assert_array_equal(ours["embedding"][12:], start["embedding"][12:])  # never seen, never moved
+
+
+def test_optimizer_docstring_examples_run():
+    import doctest
+
+    from kerasft import optimizer
+
+    results = doctest.testmod(optimizer)
+    assert results.attempted >= 8 and results.failed == 0
+
+
 @pytest.mark.parametrize("kind, extra", [  # BERT trains in most other tests
     ("distilbert", {"dim": 32, "n_layers": 2, "n_heads": 2, "hidden_dim": 37}), ("roberta", {}), ("albert", {"embedding_size": 16}), ("deberta-v2", {}),
 ])
-def test_common_architectures_fit_evaluate_and_predict_with_steps_traced_without_autograph(kind, extra):
-    """compile_classifier traces the steps without AutoGraph: every common architecture must still trace and learn."""
+def test_common_architectures_fit_evaluate_and_predict_with_steps_traced_once_without_autograph(kind, extra):
+    """compile_classifier traces the steps once and without AutoGraph: every common architecture must still trace and learn."""
     import tensorflow as tf
     from transformers import AutoConfig, TFAutoModelForSequenceClassification
 
     config = AutoConfig.for_model(kind, vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
                                   max_position_embeddings=64, num_labels=3, **extra)
     model = TFAutoModelForSequenceClassification.from_config(config)
+    model(model.dummy_inputs)  # built, as build_classifier's from_pretrained leaves it
     compile_classifier(model, 1e-2)
     rng = np.random.default_rng(0)
     ids = rng.integers(5, 100, (16, 12))
     mask = np.ones_like(ids)
     mask[:8, 8:] = 0  # some padded rows
     dataset = tf.data.Dataset.from_tensor_slices(({"input_ids": ids, "attention_mask": mask}, rng.integers(0, 3, 16))).batch(8)
-    losses = model.fit(dataset, epochs=3, verbose=0).history["loss"]
+    history = model.fit(dataset, validation_data=dataset, epochs=3, verbose=0).history
+    losses = history["loss"]
     assert np.isfinite(losses).all() and losses[-1] < losses[0]
+    assert set(history) == {"loss", "accuracy", "macro_f1", "val_loss", "val_accuracy", "val_macro_f1"}
+    # traced once each: no variable (optimizer slot, metric) is created inside a step, which would trace it twice
+    assert model.train_function.experimental_get_tracing_count() == 1
+    assert model.test_function.experimental_get_tracing_count() == 1
     assert model.predict(dataset, verbose=0)["logits"].shape == (16, 3)
     assert np.isfinite(model.evaluate(dataset, verbose=0)[0])
 
