@@ -158,7 +158,7 @@ def create_optimizer_state(model) -> None:
 
     Keras creates them in the first training step otherwise, and a `tf.function` that creates
     variables when first called is traced twice: once creating them, once again without. For
-    all-MiniLM-L6-v2, one epoch of 2048 texts trained 94.1 examples/s traced twice and 99.7 traced
+    all-MiniLM-L6-v2, one epoch of 2048 texts trained 83.5 examples/s traced twice and 94.5 traced
     once (medians of three rounds, BENCHMARKS.md).
     ``model.train_function.experimental_get_tracing_count()`` is 1 after the first step.
     """
