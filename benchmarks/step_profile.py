@@ -54,7 +54,9 @@ def main() -> None:
     keras.utils.set_random_seed(0)
     model = models.build_classifier(checkpoint, ["a", "b", "c", "d", "e", "f"])
     precision.keep_logits_float32(model)
-    models.compile_classifier(model, 5e-5, lazy_adam=args.lazy_adam)
+    from kerasft.optimizer import Adam, LazyAdam
+
+    models.compile_classifier(model, 5e-5, optimizer=LazyAdam if args.lazy_adam else Adam)
     rng = np.random.default_rng(0)
 
     def batch(width):
@@ -89,8 +91,6 @@ def main() -> None:
             "forward_backward_ms": 1000 * median_seconds(lambda: [g.numpy() if isinstance(g, tf.Tensor) else g.values.numpy() for g in forward_backward(features, labels)][0], args.repeats),
         })
     # the optimizer update alone, on one set of gradients (width 24), for kerasft's two Adams: every embedding row or the batch's rows
-    from kerasft.optimizer import Adam, LazyAdam
-
     gradients = forward_backward(*batch(24))
     apply_ms = {}
     for optimizer_class in (LazyAdam, Adam, LazyAdam, Adam):  # twice each, alternating; the second figure of each is kept
@@ -101,7 +101,7 @@ def main() -> None:
             optimizer.apply_gradients(zip(gradients, model.trainable_variables))
 
         update()  # creates the slots and traces
-        apply_ms[optimizer_class.__name__] = 1000 * median_seconds(lambda: update(), max(args.repeats, 10))
+        apply_ms[optimizer_class.__name__] = 1000 * median_seconds(update, max(args.repeats, 10))
     widths = np.array([row["width"] for row in rows], float)
     slope, fixed = np.polyfit(widths, [row["step_ms"] for row in rows], 1)
     _, fixed_fb = np.polyfit(widths, [row["forward_backward_ms"] for row in rows], 1)

@@ -125,24 +125,22 @@ def _report_loading(checkpoint: str, info: dict, num_labels: int) -> None:
               "its label meanings may differ from this dataset's")
 
 
-def compile_classifier(model, learning_rate: float, jit_compile: bool = False, steps_per_execution: int = 1, lazy_adam: bool = False,
-                       optimizer=None) -> None:
+def compile_classifier(model, learning_rate: float, jit_compile: bool = False, steps_per_execution: int = 1, optimizer=None) -> None:
     """The classic compile: Adam, sparse categorical cross-entropy on logits, accuracy and macro F1 (XLA if ``jit_compile``).
 
-    Adam is kerasft.optimizer's: Keras' Adam, applied by TensorFlow's fused kernel, and with
-    ``lazy_adam`` (the recipe's ``train.lazy_adam``) its `LazyAdam` form, which moves only the
-    embedding rows of each batch's tokens. ``optimizer`` names another Keras optimizer class,
-    built with ``learning_rate``. The optimizer's variables
+    Adam is kerasft.optimizer.Adam: Keras' Adam, applied by TensorFlow's fused kernel;
+    ``optimizer`` names another Keras optimizer class, built with ``learning_rate``, such as
+    kerasft.optimizer.LazyAdam (the recipe's ``train.lazy_adam``). The optimizer's variables
     are created here (`create_optimizer_state`) and the steps are traced without AutoGraph
     (`trace_without_autograph`), both so that the first step traces once, and quickly.
     """
     import tf_keras as keras
 
     from kerasft.monitor import MacroF1
-    from kerasft.optimizer import Adam, LazyAdam
+    from kerasft.optimizer import Adam
 
     model.compile(
-        optimizer=(optimizer or (LazyAdam if lazy_adam else Adam))(learning_rate=learning_rate),
+        optimizer=(optimizer or Adam)(learning_rate=learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         # a metric object, not the string "accuracy", which Keras would turn into a metric (new variables) in the first step
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"), MacroF1(num_classes=model.config.num_labels)],

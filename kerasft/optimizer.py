@@ -41,8 +41,8 @@ class Adam(keras.optimizers.legacy.Adam):
         return self._resource_apply_dense(dense, handle, **kwargs)
 
 
-class LazyAdam(Adam):
-    """`Adam` that moves only the embedding rows with a gradient in this step, and their moments.
+class LazyAdam(keras.optimizers.legacy.Adam):
+    """Keras' Adam that moves only the embedding rows with a gradient in this step, and their moments.
 
     Dense gradients (every other weight) get Adam's update. For a sparse gradient, the rows of
     this batch's tokens get exactly the update Adam would give them from their current moments;
@@ -58,14 +58,10 @@ class LazyAdam(Adam):
         [0.999963, 1.0, 0.99995, 1.0]
     """
 
-    def _resource_apply_sparse_duplicate_indices(self, grad, handle, indices, **kwargs):
-        if self.amsgrad:  # no lazy form here; Adam's
-            return super()._resource_apply_sparse_duplicate_indices(grad, handle, indices, **kwargs)
-        rows, inverse = tf.unique(indices)
-        grad = tf.math.unsorted_segment_sum(grad, inverse, tf.shape(rows)[0])  # repeated token ids add up
-        return self._resource_apply_lazily(grad, handle, rows, **kwargs)
-
-    def _resource_apply_lazily(self, grad, var, rows, apply_state=None):
+    def _resource_apply_sparse(self, grad, var, rows, apply_state=None):
+        # Keras calls this with each row once (repeated token ids already summed) and the fused kernel handles dense gradients
+        if self.amsgrad:  # no lazy form here; Keras' own
+            return super()._resource_apply_sparse(grad, var, rows, apply_state)
         device, dtype = var.device, var.dtype.base_dtype
         coefficients = (apply_state or {}).get((device, dtype)) or self._fallback_apply_state(device, dtype)
         m, v = self.get_slot(var, "m"), self.get_slot(var, "v")

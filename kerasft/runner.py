@@ -53,6 +53,7 @@ def run_recipe(recipe: Recipe | None, output_dir: Path = Path("runs"), run_name:
 
     from kerasft import data, model as models, precision, resume, strategy as strategies
     from kerasft.errors import UserError
+    from kerasft.optimizer import LazyAdam
 
     started = time.time()
     manifest = {}
@@ -83,7 +84,7 @@ def run_recipe(recipe: Recipe | None, output_dir: Path = Path("runs"), run_name:
         with strategy.scope():
             model = models.build_classifier(recipe.model.checkpoint, label_names)
             precision.keep_logits_float32(model)
-            models.compile_classifier(model, learning_rate, jit_compile=settings["jit_compile"], lazy_adam=recipe.train.lazy_adam)
+            models.compile_classifier(model, learning_rate, jit_compile=settings["jit_compile"], optimizer=LazyAdam if recipe.train.lazy_adam else None)
         max_length = data.resolve_max_length(tokenizer, model.config, recipe.model.max_length)
         recipe = resolved(recipe, max_length)
         tokenized = data.tokenize(splits, tokenizer, max_length)
