@@ -18,7 +18,12 @@ from pathlib import Path
 import numpy as np
 
 LABELS = {  # the real data's label frequencies (train split, approximately)
-    "sadness": 0.29, "joy": 0.335, "love": 0.08, "anger": 0.135, "fear": 0.12, "surprise": 0.04,
+    "sadness": 0.29,
+    "joy": 0.335,
+    "love": 0.08,
+    "anger": 0.135,
+    "fear": 0.12,
+    "surprise": 0.04,
 }
 CUES = {
     "sadness": ["miserable", "heartbroken", "lonely", "gloomy", "hopeless", "depressed", "crushed", "unhappy"],
@@ -28,10 +33,19 @@ CUES = {
     "fear": ["scared", "anxious", "terrified", "nervous", "afraid", "frightened", "worried", "uneasy"],
     "surprise": ["amazed", "shocked", "astonished", "stunned", "surprised", "startled", "curious", "impressed"],
 }
-FILLER = ("i im feel feeling like really just so about the a that and to of my me it when this was have been but not "
-          "today work people time day because still some what think know things little bit always never again home "
-          "after before week friends family school life going get make little much more even though while morning night").split()
-OPENINGS = [["i", "feel"], ["i", "am", "feeling"], ["im", "feeling"], ["i", "feel", "so"], ["i", "was", "feeling"], ["i", "still", "feel"]]
+FILLER = (
+    "i im feel feeling like really just so about the a that and to of my me it when this was have been but not "
+    "today work people time day because still some what think know things little bit always never again home "
+    "after before week friends family school life going get make little much more even though while morning night"
+).split()
+OPENINGS = [
+    ["i", "feel"],
+    ["i", "am", "feeling"],
+    ["im", "feeling"],
+    ["i", "feel", "so"],
+    ["i", "was", "feeling"],
+    ["i", "still", "feel"],
+]
 
 
 def make_rows(rows: int, seed: int) -> list[tuple[str, str]]:
@@ -61,7 +75,9 @@ def main() -> None:
     rows = make_rows(args.rows, args.seed)
     args.out.write_text("".join(f"{text};{label}\n" for text, label in rows), encoding="utf-8")
     counts = sorted(len(text.split()) for text, _ in rows)
-    print(f"wrote {len(rows)} synthetic rows to {args.out}: {counts[0]}-{counts[-1]} words, median {counts[len(counts) // 2]}")
+    print(
+        f"wrote {len(rows)} synthetic rows to {args.out}: {counts[0]}-{counts[-1]} words, median {counts[len(counts) // 2]}"
+    )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ def measure(policy: str, jit: bool, checkpoint: str, batch: int, length: int, st
     import tensorflow as tf
     import tf_keras as keras
 
-    from kerasft import model as models, precision
+    from kerasft import model as models
+    from kerasft import precision
 
     keras.mixed_precision.set_global_policy(policy)
     keras.utils.set_random_seed(0)
@@ -35,7 +36,10 @@ def measure(policy: str, jit: bool, checkpoint: str, batch: int, length: int, st
     precision.keep_logits_float32(model)
     models.compile_classifier(model, 5e-5, jit_compile=jit)
     rng = np.random.default_rng(0)
-    inputs = {"input_ids": rng.integers(1000, 2000, size=(batch * steps, length)), "attention_mask": np.ones((batch * steps, length), "int64")}
+    inputs = {
+        "input_ids": rng.integers(1000, 2000, size=(batch * steps, length)),
+        "attention_mask": np.ones((batch * steps, length), "int64"),
+    }
     dataset = tf.data.Dataset.from_tensor_slices((inputs, rng.integers(0, 5, size=batch * steps))).batch(batch).cache()
     times = []
 
@@ -48,8 +52,13 @@ def measure(policy: str, jit: bool, checkpoint: str, batch: int, length: int, st
 
     model.fit(dataset, epochs=1, verbose=0, callbacks=[Timer()])
     median = float(np.median(times[2:]))
-    return {"policy": policy, "jit_compile": jit, "first_step_s": round(times[0], 1), "median_step_ms": round(median * 1000),
-            "examples_per_s": round(batch / median, 1)}
+    return {
+        "policy": policy,
+        "jit_compile": jit,
+        "first_step_s": round(times[0], 1),
+        "median_step_ms": round(median * 1000),
+        "examples_per_s": round(batch / median, 1),
+    }
 
 
 def main() -> None:
@@ -65,21 +74,42 @@ def main() -> None:
 
         args.checkpoint = packaged_minilm()
     if args.one:
-        print(json.dumps(measure(args.one[0], args.one[1] == "1", args.checkpoint, args.batch, args.length, args.steps)))
+        print(
+            json.dumps(measure(args.one[0], args.one[1] == "1", args.checkpoint, args.batch, args.length, args.steps))
+        )
         return
     from kerasft.precision import cpu_supports_bfloat16
 
-    print(f"CPU bfloat16 support (avx512_bf16/amx_bf16): {cpu_supports_bfloat16()}; {os.cpu_count()} cores; "
-          f"batch {args.batch}, {args.length} tokens, {args.steps} steps")
+    print(
+        f"CPU bfloat16 support (avx512_bf16/amx_bf16): {cpu_supports_bfloat16()}; {os.cpu_count()} cores; "
+        f"batch {args.batch}, {args.length} tokens, {args.steps} steps"
+    )
     for policy, jit in SETTINGS:
         result = subprocess.run(
-            [sys.executable, __file__, "--checkpoint", args.checkpoint, "--batch", str(args.batch), "--length", str(args.length),
-             "--steps", str(args.steps), "--one", policy, "1" if jit else "0"],
-            capture_output=True, text=True, check=True,
+            [
+                sys.executable,
+                __file__,
+                "--checkpoint",
+                args.checkpoint,
+                "--batch",
+                str(args.batch),
+                "--length",
+                str(args.length),
+                "--steps",
+                str(args.steps),
+                "--one",
+                policy,
+                "1" if jit else "0",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         row = json.loads(result.stdout.strip().splitlines()[-1])
-        print(f"  {row['policy']:<15} XLA {'on ' if row['jit_compile'] else 'off'}  first step {row['first_step_s']:>5.1f} s  "
-              f"median step {row['median_step_ms']:>5} ms  {row['examples_per_s']:>6.1f} examples/s")
+        print(
+            f"  {row['policy']:<15} XLA {'on ' if row['jit_compile'] else 'off'}  first step {row['first_step_s']:>5.1f} s  "
+            f"median step {row['median_step_ms']:>5} ms  {row['examples_per_s']:>6.1f} examples/s"
+        )
 
 
 if __name__ == "__main__":

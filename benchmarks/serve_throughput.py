@@ -43,12 +43,14 @@ def run_kerasft(texts, single: int, checkpoint: str, workdir: Path) -> dict:
     import tensorflow as tf
     import tf_keras as keras
 
-    from kerasft import export, model as models, serve
+    from kerasft import export, serve
+    from kerasft import model as models
 
     keras.utils.set_random_seed(0)
     tokenizer = models.load_tokenizer(checkpoint)
     model = models.build_classifier(checkpoint, LABELS)
-    path, _ = export.export_model(model, tokenizer, LABELS, 512, workdir / "export", "bench")
+    module = export.TextClassifierModule.without_optimizer(model, tokenizer, LABELS, 512)
+    path, _ = export.export_model(module, workdir / "export" / "bench")
     np.savez(workdir / "head.npz", kernel=model.classifier.kernel.numpy(), bias=model.classifier.bias.numpy())
     del model
     signature = serve.load_text_signature(path)
@@ -62,9 +64,17 @@ def run_kerasft(texts, single: int, checkpoint: str, workdir: Path) -> dict:
     batched, labels = timed(answer, texts, BATCH)
     predict_started = time.perf_counter()
     predicted = [item["label"] for item in serve.predict(path, texts, batch_size=BATCH)]
-    predict_rate = len(texts) / (time.perf_counter() - predict_started)  # includes loading the SavedModel, as `kerasft predict` does
-    return {"batch_1": per_text, "batch_64": batched, "kerasft_predict_64": predict_rate, "labels": labels,
-            "agree_single": single_labels == labels[:single], "agree_predict": predicted == labels}
+    predict_rate = len(texts) / (
+        time.perf_counter() - predict_started
+    )  # includes loading the SavedModel, as `kerasft predict` does
+    return {
+        "batch_1": per_text,
+        "batch_64": batched,
+        "kerasft_predict_64": predict_rate,
+        "labels": labels,
+        "agree_single": single_labels == labels[:single],
+        "agree_predict": predicted == labels,
+    }
 
 
 def run_hf_pipeline(texts, single: int, checkpoint: str, workdir: Path) -> dict:
@@ -74,12 +84,17 @@ def run_hf_pipeline(texts, single: int, checkpoint: str, workdir: Path) -> dict:
 
     head = np.load(workdir / "head.npz")
     model = AutoModelForSequenceClassification.from_pretrained(
-        checkpoint, num_labels=len(LABELS), id2label=dict(enumerate(LABELS)), label2id={n: i for i, n in enumerate(LABELS)}
+        checkpoint,
+        num_labels=len(LABELS),
+        id2label=dict(enumerate(LABELS)),
+        label2id={n: i for i, n in enumerate(LABELS)},
     )
     with torch.no_grad():
         model.classifier.weight.copy_(torch.from_numpy(head["kernel"].T))
         model.classifier.bias.copy_(torch.from_numpy(head["bias"]))
-    classify = pipeline("text-classification", model=model, tokenizer=AutoTokenizer.from_pretrained(checkpoint), device=-1)
+    classify = pipeline(
+        "text-classification", model=model, tokenizer=AutoTokenizer.from_pretrained(checkpoint), device=-1
+    )
 
     def answer_in(batch_size):
         return lambda batch: [item["label"] for item in classify(batch, batch_size=batch_size)]
@@ -114,30 +129,58 @@ def main() -> None:
         texts = [text for text, _ in make_rows(args.texts, seed=1)]
     if args.one:
         side, workdir = args.one
-        result = (run_kerasft if side == "kerasft" else run_hf_pipeline)(texts, args.single, args.checkpoint, Path(workdir))
+        result = (run_kerasft if side == "kerasft" else run_hf_pipeline)(
+            texts, args.single, args.checkpoint, Path(workdir)
+        )
         print("RESULT " + json.dumps(result | {"peak_rss_mb": peak_rss_mb()}))
         return
     results = {}
     with tempfile.TemporaryDirectory() as workdir:
         for side in ("kerasft", "hf-pipeline"):  # kerasft first: it writes the head the PyTorch side copies
-            command = [sys.executable, __file__, "--one", side, workdir, "--texts", str(args.texts), "--single", str(args.single),
-                       "--checkpoint", args.checkpoint]
+            command = [
+                sys.executable,
+                __file__,
+                "--one",
+                side,
+                workdir,
+                "--texts",
+                str(args.texts),
+                "--single",
+                str(args.single),
+                "--checkpoint",
+                args.checkpoint,
+            ]
             command += (["--data", args.data] if args.data else []) + (["--sep", args.sep] if args.sep else [])
             command += ["--columns", ",".join(args.columns)] if args.columns else []
             results[side] = run_child(side, command)
     ours, theirs = results["kerasft"], results["hf-pipeline"]
     agreement = sum(a == b for a, b in zip(ours.pop("labels"), theirs.pop("labels"))) / len(texts)
     ratios = {"batch_1": ours["batch_1"] / theirs["batch_1"], "batch_64": ours["batch_64"] / theirs["batch_64"]}
-    report = {"texts_per_s": results, "ratios_vs_hf_pipeline": ratios, "label_agreement": agreement, "machine": machine(),
-              "settings": {"texts": len(texts), "single": args.single, "data": args.data or "synthetic (make_emotion_style.py, seed 1)",
-                           "checkpoint": args.checkpoint}}
+    report = {
+        "texts_per_s": results,
+        "ratios_vs_hf_pipeline": ratios,
+        "label_agreement": agreement,
+        "machine": machine(),
+        "settings": {
+            "texts": len(texts),
+            "single": args.single,
+            "data": args.data or "synthetic (make_emotion_style.py, seed 1)",
+            "checkpoint": args.checkpoint,
+        },
+    }
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     print("| server | batch 1 (texts/s) | batch 64 (texts/s) | peak RSS (MB) | CPU steal |\n|---|---:|---:|---:|---:|")
-    print(f"| kerasft SavedModel (raw-text signature) | {ours['batch_1']:.1f} | {ours['batch_64']:.1f} | {ours['peak_rss_mb']:.0f} | {ours['cpu_steal']:.1%} |")
+    print(
+        f"| kerasft SavedModel (raw-text signature) | {ours['batch_1']:.1f} | {ours['batch_64']:.1f} | {ours['peak_rss_mb']:.0f} | {ours['cpu_steal']:.1%} |"
+    )
     print(f"| kerasft predict (batches by length; includes loading) | | {ours['kerasft_predict_64']:.1f} | | |")
-    print(f"| HF pipeline, PyTorch | {theirs['batch_1']:.1f} | {theirs['batch_64']:.1f} | {theirs['peak_rss_mb']:.0f} | {theirs['cpu_steal']:.1%} |")
-    print(f"\n- ratio at batch 1: {ratios['batch_1']:.2f}x; at batch 64: {ratios['batch_64']:.2f}x; the same label for {agreement:.1%} of texts")
+    print(
+        f"| HF pipeline, PyTorch | {theirs['batch_1']:.1f} | {theirs['batch_64']:.1f} | {theirs['peak_rss_mb']:.0f} | {theirs['cpu_steal']:.1%} |"
+    )
+    print(
+        f"\n- ratio at batch 1: {ratios['batch_1']:.2f}x; at batch 64: {ratios['batch_64']:.2f}x; the same label for {agreement:.1%} of texts"
+    )
 
 
 if __name__ == "__main__":

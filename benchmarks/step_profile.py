@@ -39,18 +39,22 @@ def main() -> None:
     parser.add_argument("--widths", default="16,24,32,48,72")
     parser.add_argument("--policy", default="mixed_bfloat16")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--lazy-adam", action="store_true", help="train with kerasft.optimizer.LazyAdam (train.lazy_adam=true)")
+    parser.add_argument(
+        "--lazy-adam", action="store_true", help="train with kerasft.optimizer.LazyAdam (train.lazy_adam=true)"
+    )
     args = parser.parse_args()
 
     import numpy as np
     import tensorflow as tf
     import tf_keras as keras
 
-    from kerasft import model as models, precision
+    from kerasft import model as models
+    from kerasft import precision
     from kerasft.recipe import packaged_minilm
 
     checkpoint = args.checkpoint or packaged_minilm()
     keras.mixed_precision.set_global_policy(args.policy)
+    keras.backend.experimental.enable_tf_random_generator()  # dropout as runs draw it (kerasft.session)
     keras.utils.set_random_seed(0)
     model = models.build_classifier(checkpoint, ["a", "b", "c", "d", "e", "f"])
     precision.keep_logits_float32(model)
@@ -61,7 +65,9 @@ def main() -> None:
 
     def batch(width):
         ids = rng.integers(1000, 20000, size=(args.batch, width))
-        return {"input_ids": tf.constant(ids), "attention_mask": tf.ones((args.batch, width), tf.int64)}, tf.constant(rng.integers(0, 6, args.batch))
+        return {"input_ids": tf.constant(ids), "attention_mask": tf.ones((args.batch, width), tf.int64)}, tf.constant(
+            rng.integers(0, 6, args.batch)
+        )
 
     loss_function = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -84,20 +90,33 @@ def main() -> None:
         features, labels = batch(width)
         for _ in range(2):  # warm-up at this shape
             model.train_on_batch(features, labels), forward(features), forward_backward(features, labels)
-        rows.append({
-            "width": width,
-            "step_ms": 1000 * median_seconds(lambda: model.train_on_batch(features, labels), args.repeats),
-            "forward_ms": 1000 * median_seconds(lambda: forward(features).numpy(), args.repeats),
-            "forward_backward_ms": 1000 * median_seconds(lambda: [g.numpy() if isinstance(g, tf.Tensor) else g.values.numpy() for g in forward_backward(features, labels)][0], args.repeats),
-        })
+        rows.append(
+            {
+                "width": width,
+                "step_ms": 1000 * median_seconds(lambda f=features, y=labels: model.train_on_batch(f, y), args.repeats),
+                "forward_ms": 1000 * median_seconds(lambda f=features: forward(f).numpy(), args.repeats),
+                "forward_backward_ms": 1000
+                * median_seconds(
+                    lambda f=features, y=labels: [
+                        g.numpy() if isinstance(g, tf.Tensor) else g.values.numpy() for g in forward_backward(f, y)
+                    ][0],
+                    args.repeats,
+                ),
+            }
+        )
     # the optimizer update alone, on one set of gradients (width 24), for kerasft's two Adams: every embedding row or the batch's rows
     gradients = forward_backward(*batch(24))
     apply_ms = {}
-    for optimizer_class in (LazyAdam, Adam, LazyAdam, Adam):  # twice each, alternating; the second figure of each is kept
+    for optimizer_class in (
+        LazyAdam,
+        Adam,
+        LazyAdam,
+        Adam,
+    ):  # twice each, alternating; the second figure of each is kept
         optimizer = optimizer_class(5e-5)
 
         @tf.function
-        def update():
+        def update(optimizer=optimizer):
             optimizer.apply_gradients(zip(gradients, model.trainable_variables))
 
         update()  # creates the slots and traces
@@ -105,13 +124,28 @@ def main() -> None:
     widths = np.array([row["width"] for row in rows], float)
     slope, fixed = np.polyfit(widths, [row["step_ms"] for row in rows], 1)
     _, fixed_fb = np.polyfit(widths, [row["forward_backward_ms"] for row in rows], 1)
-    print(json.dumps({"policy": args.policy, "lazy_adam": args.lazy_adam, "batch": args.batch, "first_step_s": first, "rows": rows,
-                      "step_fit_ms": {"fixed": fixed, "per_width": slope}, "forward_backward_fixed_ms": fixed_fb, "optimizer_apply_ms": apply_ms}, indent=1))
+    print(
+        json.dumps(
+            {
+                "policy": args.policy,
+                "lazy_adam": args.lazy_adam,
+                "batch": args.batch,
+                "first_step_s": first,
+                "rows": rows,
+                "step_fit_ms": {"fixed": fixed, "per_width": slope},
+                "forward_backward_fixed_ms": fixed_fb,
+                "optimizer_apply_ms": apply_ms,
+            },
+            indent=1,
+        )
+    )
     print(f"{args.policy}: first step (traces) {first:.1f} s; step = {fixed:.0f} ms + {slope:.1f} ms x width")
     print("optimizer update alone: " + ", ".join(f"{name} {ms:.0f} ms" for name, ms in apply_ms.items()))
     for row in rows:
-        print(f"  width {row['width']:>3}: step {row['step_ms']:6.0f} ms = forward {row['forward_ms']:5.0f} + backward "
-              f"{row['forward_backward_ms'] - row['forward_ms']:5.0f} + optimizer and the rest {row['step_ms'] - row['forward_backward_ms']:5.0f}")
+        print(
+            f"  width {row['width']:>3}: step {row['step_ms']:6.0f} ms = forward {row['forward_ms']:5.0f} + backward "
+            f"{row['forward_backward_ms'] - row['forward_ms']:5.0f} + optimizer and the rest {row['step_ms'] - row['forward_backward_ms']:5.0f}"
+        )
 
 
 if __name__ == "__main__":

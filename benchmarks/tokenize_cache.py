@@ -29,12 +29,16 @@ def load_and_tokenize(path: str, sep: str | None, columns: list[str] | None) -> 
 
     tokenizer = load_tokenizer(packaged_minilm())
     started = time.perf_counter()
-    splits, _ = data.load_splits(DataConfig(train=path, sep=sep, columns=columns), seed=42)
+    splits = data.load_splits(DataConfig(train=path, sep=sep, columns=columns), seed=42).splits
     loaded = time.perf_counter()
     tokenized = data.tokenize(splits, tokenizer, 128)
     done = time.perf_counter()
     assert isinstance(tokenized["train"], datasets.Dataset)
-    return {"load_s": loaded - started, "tokenize_s": done - loaded, "rows": sum(len(split) for split in tokenized.values())}
+    return {
+        "load_s": loaded - started,
+        "tokenize_s": done - loaded,
+        "rows": sum(len(split) for split in tokenized.values()),
+    }
 
 
 def main() -> None:
@@ -50,11 +54,24 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as cache:
         for attempt in ("first run (empty cache)", "second run"):
-            command = [sys.executable, __file__, args.data, "--one"] + (["--sep", args.sep] if args.sep else []) + (["--columns", args.columns] if args.columns else [])
-            done = subprocess.run(command, capture_output=True, text=True, check=True,
-                                  env=os.environ | {"HF_DATASETS_CACHE": cache, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"})
-            result = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[len("RESULT "):])
-            print(f"{attempt}: load_splits {result['load_s']:.2f} s, tokenize {result['tokenize_s']:.2f} s ({result['rows']} rows)")
+            command = (
+                [sys.executable, __file__, args.data, "--one"]
+                + (["--sep", args.sep] if args.sep else [])
+                + (["--columns", args.columns] if args.columns else [])
+            )
+            done = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                check=True,
+                env=os.environ | {"HF_DATASETS_CACHE": cache, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"},
+            )
+            result = json.loads(
+                next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[len("RESULT ") :]
+            )
+            print(
+                f"{attempt}: load_splits {result['load_s']:.2f} s, tokenize {result['tokenize_s']:.2f} s ({result['rows']} rows)"
+            )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ the training rows in inference mode; that accuracy is reported so that speed nev
 model. Contenders:
 
 - ``kerasft``: kerasft's defaults: length-bucketed batches, each padded to its longest text
-  (kerasft.pipeline), mixed precision ``auto`` (bfloat16 on CPUs with AVX512-BF16), XLA ``auto``,
+  (kerasft.batching, through ``Dataset.to_tf_dataset``), mixed precision ``auto`` (bfloat16 on CPUs with AVX512-BF16), XLA ``auto``,
   kerasft.optimizer's Adam, the optimizer's slots made before the first step and steps traced without
   AutoGraph (kerasft.model), tf.data autotuning off.
 - ``seed-padding``: the seed-style path as a notebook writes it: tokenize padding every text to the
@@ -23,12 +23,15 @@ model. Contenders:
 Lever variants (not run unless named in ``--contenders``): ``kerasft-float32``, ``kerasft-xla``
 (XLA with batches padded to multiples of 32), ``kerasft-spe`` (``steps_per_execution=8``), ``kerasft-random``
 (random batches instead of length buckets), ``kerasft-threads1`` (1 intra-op thread, 2 inter-op), and one
-each undoing one choice of kerasft.optimizer, kerasft.model or kerasft.pipeline: ``kerasft-new-adam``
+each undoing one choice of kerasft.optimizer, kerasft.model, kerasft.session or kerasft.batching: ``kerasft-new-adam``
 (``keras.optimizers.Adam``), ``kerasft-sparse-adam`` (``keras.optimizers.legacy.Adam``, whose sparse path
 updates embeddings in several passes), ``kerasft-lazy-adam`` (kerasft.optimizer.LazyAdam: only the batch's embedding rows,
 ``train.lazy_adam=true``), ``kerasft-autograph`` (steps traced with AutoGraph),
 ``kerasft-autotune`` (tf.data autotuning left on), ``kerasft-pad8`` (batches padded to a multiple of 8 tokens),
-``kerasft-traced-twice`` (the optimizer's slots left to the first step, which is then traced twice).
+``kerasft-traced-twice`` (the optimizer's slots left to the first step, which is then traced twice),
+``kerasft-numpy-batches`` (the training batches cut by a ``numpy_function`` over ``Dataset.range`` instead of
+``Dataset.to_tf_dataset`` with kerasft's collate), ``kerasft-legacy-dropout`` (dropout from Keras' op-seeded random
+ops instead of the ``tf.random.Generator`` state that backups save, so that resumed runs draw the same masks).
 
 With ``--repeats N`` the whole list runs N times, round after round, and each contender's figures
 are those of its median round (every round's examples/s is kept beside them); ratios compare medians.
@@ -56,15 +59,30 @@ from pathlib import Path
 from unittest import mock
 
 REQUIRED = ["kerasft", "seed-padding", "hf-trainer", "hf-trainer-grouped"]
-VARIANTS = ["kerasft-float32", "kerasft-xla", "kerasft-spe", "kerasft-random", "kerasft-threads1", "kerasft-new-adam", "kerasft-sparse-adam",
-            "kerasft-autograph", "kerasft-autotune", "kerasft-pad8", "kerasft-traced-twice",
-            "kerasft-lazy-adam"]
+VARIANTS = [
+    "kerasft-float32",
+    "kerasft-xla",
+    "kerasft-spe",
+    "kerasft-random",
+    "kerasft-threads1",
+    "kerasft-new-adam",
+    "kerasft-sparse-adam",
+    "kerasft-autograph",
+    "kerasft-autotune",
+    "kerasft-pad8",
+    "kerasft-traced-twice",
+    "kerasft-lazy-adam",
+    "kerasft-numpy-batches",
+    "kerasft-legacy-dropout",
+]
 LEARNING_RATE = 5e-5
 STEAL_WARNING = 0.02  # more CPU steal than this during a contender: the host was busy, the ratios are not comparable
 SEED = 42
 
 
-def read_rows(path: str, sep: str | None, columns: list[str] | None, samples: int) -> tuple[list[str], list[int], list[str]]:
+def read_rows(
+    path: str, sep: str | None, columns: list[str] | None, samples: int
+) -> tuple[list[str], list[int], list[str]]:
     """Texts, label ids and label names (sorted) of the first ``samples`` rows."""
     with open(path, newline="", encoding="utf-8") as handle:
         if columns:
@@ -83,82 +101,154 @@ def peak_rss_mb() -> float:
 
 # --- the contenders, each run in a fresh process ------------------------------------------------------------------
 
-def run_keras(name: str, texts, labels, names, checkpoint: str, batch_size: int) -> dict:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+def run_seed_padding(texts, labels, names, checkpoint: str, batch_size: int) -> dict:
+    """The classic notebook: pad every text to the dataset's longest, `to_tf_dataset(shuffle=True)`, compile the usual way."""
+    import datasets
+    import numpy as np
+    import tf_keras as keras
+    from transformers import DataCollatorWithPadding
+
+    from kerasft import evaluate
+    from kerasft import model as models
+
+    keras.utils.set_random_seed(SEED)
+    tokenizer = models.load_tokenizer(checkpoint)
+    model = models.build_classifier(checkpoint, names)
+    model.compile(
+        optimizer=keras.optimizers.Adam(LEARNING_RATE),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    longest = max(len(ids) for ids in tokenizer(texts, truncation=True)["input_ids"])
+    tokenized = datasets.Dataset.from_dict({"text": texts, "label": labels}).map(
+        lambda batch: tokenizer(batch["text"], padding="max_length", max_length=longest, truncation=True), batched=True
+    )
+    train_ds = tokenized.to_tf_dataset(
+        columns=list(tokenizer.model_input_names), label_cols="label", batch_size=batch_size, shuffle=True,
+        collate_fn=DataCollatorWithPadding(tokenizer, return_tensors="np"),
+    )
+    started = time.perf_counter()
+    model.fit(train_ds, epochs=1, verbose=0)
+    seconds = time.perf_counter() - started
+    probabilities = evaluate.predict_split(model, tokenized, tokenizer, batch_size)
+    accuracy = float((probabilities.argmax(axis=1) == np.asarray(labels)).mean())
+    return {"seconds": seconds, "accuracy": accuracy, "precision": "float32", "xla": False}
+
+
+def numpy_function_batches(split, plan, collate):
+    """The training pipeline kerasft had before its batches went through `Dataset.to_tf_dataset`, for the
+    ``kerasft-numpy-batches`` lever: ``tf.data.Dataset.range(batches).map(numpy_function)``, each global batch
+    cut from the arrow columns with NumPy (no per-example Python)."""
+    import numpy as np
+    import pyarrow as pa
+    import tensorflow as tf
+
+    from kerasft import batching
+
+    columns = collate.columns(split)
+    ragged = {}
+    for name in columns:
+        array = split.with_format("arrow")[name]
+        array = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+        offsets = array.offsets.to_numpy()
+        ragged[name] = (array.values.to_numpy(zero_copy_only=False)[offsets[0] : offsets[-1]], offsets - offsets[0])
+    lengths = np.diff(ragged[columns[0]][1])
+    labels = np.asarray(split.with_format("numpy")["label"], dtype=np.int64)
+
+    def fetch(batch):
+        rows = plan.indices(int(batch))
+        width = collate.width(int(lengths[rows].max(initial=0)))
+        filled = np.arange(width) < lengths[rows][:, None]
+        outputs = []
+        for name in columns:
+            values, offsets = ragged[name]
+            out = np.full((len(rows), width), collate.pad_id if name == "input_ids" else 0, dtype=np.int64)
+            take = np.repeat(offsets[rows] - np.concatenate([[0], np.cumsum(lengths[rows])[:-1]]), lengths[rows])
+            out[filled] = values[take + np.arange(lengths[rows].sum())]
+            outputs.append(out)
+        return (*outputs, labels[rows])
+
+    def to_inputs(batch):
+        tensors = tf.numpy_function(fetch, [batch], [tf.int64] * (len(columns) + 1), stateful=False)
+        features = {name: tf.ensure_shape(tensor, [None, None]) for name, tensor in zip(columns, tensors)}
+        return features, tf.ensure_shape(tensors[-1], [None])
+
+    dataset = tf.data.Dataset.range(plan.batches).map(to_inputs).prefetch(2)
+    return batching.shard_by_data(batching.without_autotune(dataset))
+
+
+def run_kerasft(name: str, data_file: str, checkpoint: str, batch_size: int) -> dict:
+    """kerasft as a run builds it (kerasft.session, kerasft.train, kerasft.batching), with one lever undone for a variant."""
     if name == "kerasft-threads1":
         import tensorflow as tf
 
         tf.config.threading.set_intra_op_parallelism_threads(1)
         tf.config.threading.set_inter_op_parallelism_threads(2)
-    import datasets
     import numpy as np
     import tensorflow as tf
     import tf_keras as keras
 
-    from kerasft import data, evaluate, model as models, pipeline, precision
-    from kerasft.recipe import TrainConfig
+    from kerasft import batching, evaluate, optimizer, train
+    from kerasft import model as models
+    from kerasft.recipe import DataConfig, ModelConfig, Recipe, TrainConfig
+    from kerasft.session import Session
 
-    keras.utils.set_random_seed(SEED)
-    tokenizer = models.load_tokenizer(checkpoint)
-    split = datasets.Dataset.from_dict({"text": texts, "label": labels})
-    seed_style = name == "seed-padding"
-    if seed_style:
-        settings = {"mixed_precision": "float32", "jit_compile": False}
-    else:
-        train_config = TrainConfig(mixed_precision="off" if name == "kerasft-float32" else "auto",
-                                   jit_compile="on" if name == "kerasft-xla" else "auto")
-        settings = precision.choose(train_config, tf.distribute.get_strategy())
-    precision.apply(settings)
-    model = models.build_classifier(checkpoint, names)
-    precision.keep_logits_float32(model)
-    if seed_style:  # the classic notebook: pad everything to the dataset's longest text, compile the usual way
-        from transformers import DataCollatorWithPadding
-
-        model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=["accuracy"])
-        longest = max(len(ids) for ids in tokenizer(texts, truncation=True)["input_ids"])
-        tokenized = split.map(lambda batch: tokenizer(batch["text"], padding="max_length", max_length=longest, truncation=True), batched=True)
-        train_ds = tokenized.to_tf_dataset(columns=list(tokenizer.model_input_names), label_cols="label", batch_size=batch_size, shuffle=True,
-                                           collate_fn=DataCollatorWithPadding(tokenizer, return_tensors="np"))
-        steps = None
-    else:
-        from kerasft.optimizer import LazyAdam
-
-        optimizer = {"kerasft-new-adam": keras.optimizers.Adam, "kerasft-sparse-adam": keras.optimizers.legacy.Adam, "kerasft-lazy-adam": LazyAdam}.get(name)
-        traced_twice = mock.patch.object(models, "create_optimizer_state", lambda model: None)  # Keras makes the slots in the first step
-        with traced_twice if name == "kerasft-traced-twice" else contextlib.nullcontext():
-            models.compile_classifier(model, LEARNING_RATE, jit_compile=settings["jit_compile"], steps_per_execution=8 if name == "kerasft-spe" else 1,
-                                      optimizer=optimizer)
-        if name == "kerasft-autograph":
-            for step in ("train_step", "test_step", "predict_step"):
-                setattr(model, step, getattr(type(model), step).__get__(model))  # the class's own steps, unwrapped
-        tokenized = data.tokenize(split, tokenizer, max_length=512)
-        lengths = None if name == "kerasft-random" else pipeline.token_lengths(tokenized)
-        plan = pipeline.Plan(len(tokenized), batch_size, seed=SEED, lengths=lengths)
-        multiple = 8 if name == "kerasft-pad8" else pipeline.pad_multiple(settings["device_kind"], settings["jit_compile"])
-        train_ds = pipeline.batches_dataset(tokenized, tokenizer, plan, pad_to_multiple_of=multiple)
-        if name == "kerasft-autotune":
-            options = tf.data.Options()
-            options.autotune.enabled = True
-            train_ds = train_ds.with_options(options)
-        steps = plan.steps_per_epoch
+    recipe = Recipe(
+        name="benchmark",
+        model=ModelConfig(checkpoint=checkpoint, max_length=512),
+        data=DataConfig(train=data_file, validation=data_file, test=data_file),  # every contender trains on the same rows
+        train=TrainConfig(
+            epochs=1, batch_size=batch_size, learning_rate=LEARNING_RATE, seed=SEED, lazy_adam=name == "kerasft-lazy-adam",
+            mixed_precision="off" if name == "kerasft-float32" else "auto", jit_compile="on" if name == "kerasft-xla" else "auto",
+        ),
+    )
+    real_compile = models.compile_classifier
+    levers = {  # each undoes one choice of kerasft.model, kerasft.optimizer or kerasft.session
+        "kerasft-new-adam": mock.patch.object(optimizer, "Adam", keras.optimizers.Adam),
+        "kerasft-sparse-adam": mock.patch.object(optimizer, "Adam", keras.optimizers.legacy.Adam),
+        "kerasft-traced-twice": mock.patch.object(models, "create_optimizer_state", lambda model: None),
+        "kerasft-spe": mock.patch.object(models, "compile_classifier", lambda *a, **k: real_compile(*a, **k, steps_per_execution=8)),
+        "kerasft-legacy-dropout": mock.patch.object(keras.backend.experimental, "enable_tf_random_generator", lambda: None),
+    }
+    with levers.get(name, contextlib.nullcontext()):
+        session = Session(recipe).prepare()
+    model = session.model
+    if name == "kerasft-autograph":
+        for step in ("train_step", "test_step", "predict_step"):
+            setattr(model, step, getattr(type(model), step).__get__(model))  # the class's own steps, unwrapped
+    plan = train.training_plan(session)
+    if name == "kerasft-random":
+        plan = batching.Plan(plan.examples, batch_size, seed=SEED)  # random batches instead of length buckets
+    precision = session.precision
+    multiple = 8 if name == "kerasft-pad8" else batching.pad_multiple(precision.device_kind, precision.jit_compile)
+    collate = batching.PadToLongest(session.tokenizer, multiple)
+    split = session.tokenized["train"]
+    pipeline = numpy_function_batches if name == "kerasft-numpy-batches" else batching.training_batches
+    train_ds = pipeline(split, plan, collate)
+    if name == "kerasft-autotune":
+        options = tf.data.Options()
+        options.autotune.enabled = True
+        train_ds = train_ds.with_options(options)
     started = time.perf_counter()
-    model.fit(train_ds, epochs=1, steps_per_epoch=steps, verbose=0)
+    model.fit(train_ds, epochs=1, steps_per_epoch=plan.steps_per_epoch, verbose=0)
     seconds = time.perf_counter() - started
-    precision.reset()
-    if seed_style:
-        probabilities = evaluate.predict_probabilities(model, data.to_tf_dataset(tokenized, tokenizer, batch_size, shuffle=False))
-    else:
-        probabilities = evaluate.predict_split(model, tokenized, tokenizer, batch_size)
-    accuracy = float((probabilities.argmax(axis=1) == np.asarray(labels)).mean())
-    return {"seconds": seconds, "accuracy": accuracy, "precision": settings["mixed_precision"], "xla": settings["jit_compile"]}
+    probabilities = evaluate.predict_split(evaluate.evaluation_model(session), split, session.tokenizer, batch_size)
+    accuracy = float((probabilities.argmax(axis=1) == np.asarray(split["label"])).mean())
+    return {"seconds": seconds, "accuracy": accuracy, "precision": precision.policy, "xla": precision.jit_compile}
 
 
 def run_hf_trainer(name: str, texts, labels, names, checkpoint: str, batch_size: int) -> dict:
     import datasets
     import numpy as np
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
 
     torch.manual_seed(SEED)
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
@@ -166,15 +256,30 @@ def run_hf_trainer(name: str, texts, labels, names, checkpoint: str, batch_size:
         checkpoint, num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}
     )
     split = datasets.Dataset.from_dict({"text": texts, "label": labels})
-    tokenized = split.map(lambda batch: tokenizer(batch["text"], truncation=True, max_length=512), batched=True, remove_columns=["text"])
+    tokenized = split.map(
+        lambda batch: tokenizer(batch["text"], truncation=True, max_length=512), batched=True, remove_columns=["text"]
+    )
     with tempfile.TemporaryDirectory() as scratch:
         arguments = TrainingArguments(
-            output_dir=scratch, per_device_train_batch_size=batch_size, per_device_eval_batch_size=batch_size, num_train_epochs=1,
-            learning_rate=LEARNING_RATE, lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0, seed=SEED,
-            group_by_length=name == "hf-trainer-grouped", save_strategy="no", logging_strategy="no", report_to=[], use_cpu=True,
+            output_dir=scratch,
+            per_device_train_batch_size=batch_size,
+            per_device_eval_batch_size=batch_size,
+            num_train_epochs=1,
+            learning_rate=LEARNING_RATE,
+            lr_scheduler_type="constant",
+            warmup_steps=0,
+            weight_decay=0.0,
+            seed=SEED,
+            group_by_length=name == "hf-trainer-grouped",
+            save_strategy="no",
+            logging_strategy="no",
+            report_to=[],
+            use_cpu=True,
             disable_tqdm=True,
         )
-        trainer = Trainer(model=model, args=arguments, train_dataset=tokenized, data_collator=DataCollatorWithPadding(tokenizer))
+        trainer = Trainer(
+            model=model, args=arguments, train_dataset=tokenized, data_collator=DataCollatorWithPadding(tokenizer)
+        )
         started = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - started
@@ -186,12 +291,21 @@ def run_hf_trainer(name: str, texts, labels, names, checkpoint: str, batch_size:
 
 def run_one(name: str, args) -> dict:
     texts, labels, names = read_rows(args.data, args.sep, args.columns, args.samples)
-    runner = run_hf_trainer if name.startswith("hf-") else run_keras
-    result = runner(name, texts, labels, names, args.checkpoint, args.batch_size)
+    if name.startswith("kerasft"):
+        with tempfile.TemporaryDirectory() as scratch:  # the same rows, as a file a recipe names
+            data_file = Path(scratch) / "train.csv"
+            with data_file.open("w", newline="", encoding="utf-8") as handle:
+                csv.writer(handle).writerows([("text", "label"), *((text, names[label]) for text, label in zip(texts, labels))])
+            result = run_kerasft(name, str(data_file), args.checkpoint, args.batch_size)
+    elif name == "seed-padding":
+        result = run_seed_padding(texts, labels, names, args.checkpoint, args.batch_size)
+    else:
+        result = run_hf_trainer(name, texts, labels, names, args.checkpoint, args.batch_size)
     return result | {"examples": len(texts), "ex_per_s": len(texts) / result["seconds"], "peak_rss_mb": peak_rss_mb()}
 
 
 # --- the driver ---------------------------------------------------------------------------------------------------
+
 
 def cpu_times() -> list[int]:
     """The machine's CPU time counters (/proc/stat): user, nice, system, idle, iowait, irq, softirq, steal."""
@@ -208,15 +322,27 @@ def run_child(name: str, command: list[str]) -> dict:
     """Runs one contender in a fresh process and returns the JSON it prints after ``RESULT``; exits if it failed."""
     print(f"running {name} ...", file=sys.stderr, flush=True)
     before = cpu_times()
-    done = subprocess.run(command, capture_output=True, text=True, env=os.environ | {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"})
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env=os.environ | {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
     line = next((line for line in done.stdout.splitlines() if line.startswith("RESULT ")), None)
     if done.returncode != 0 or line is None:
         sys.exit(f"{name} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
-    return json.loads(line[len("RESULT "):]) | {"cpu_steal": steal_share(before, cpu_times())}
+    return json.loads(line[len("RESULT ") :]) | {"cpu_steal": steal_share(before, cpu_times())}
 
 
 def machine() -> dict:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor())
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version()}
 
 
@@ -227,12 +353,16 @@ def median_round(runs: list[dict]) -> dict:
 
 
 def markdown_table(results: dict, ratios: dict) -> str:
-    lines = ["| contender | examples/s | every round | train time (s) | training accuracy | peak RSS (MB) | precision | CPU steal |",
-             "|---|---:|---|---:|---:|---:|---|---:|"]
+    lines = [
+        "| contender | examples/s | every round | train time (s) | training accuracy | peak RSS (MB) | precision | CPU steal |",
+        "|---|---:|---|---:|---:|---:|---|---:|",
+    ]
     for name, row in results.items():
         every = " / ".join(f"{figure:.1f}" for figure in row["rounds_ex_per_s"])
-        lines.append(f"| {name} | {row['ex_per_s']:.1f} | {every} | {row['seconds']:.1f} | {row['accuracy']:.4f} | {row['peak_rss_mb']:.0f} "
-                     f"| {row['precision']} | {row['cpu_steal']:.1%} |")
+        lines.append(
+            f"| {name} | {row['ex_per_s']:.1f} | {every} | {row['seconds']:.1f} | {row['accuracy']:.4f} | {row['peak_rss_mb']:.0f} "
+            f"| {row['precision']} | {row['cpu_steal']:.1%} |"
+        )
     lines.append("")
     lines += [f"- {key}: {value:.2f}x" for key, value in ratios.items()]
     return "\n".join(lines)
@@ -240,15 +370,29 @@ def markdown_table(results: dict, ratios: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True, help="training file: .csv with a header, or delimited lines with --sep and --columns")
+    parser.add_argument(
+        "--data", required=True, help="training file: .csv with a header, or delimited lines with --sep and --columns"
+    )
     parser.add_argument("--sep", default=None)
-    parser.add_argument("--columns", type=lambda text: text.split(","), default=None, help="e.g. text,label for files without a header")
+    parser.add_argument(
+        "--columns", type=lambda text: text.split(","), default=None, help="e.g. text,label for files without a header"
+    )
     parser.add_argument("--samples", type=int, default=2048)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--checkpoint", help="model folder (default: the packaged all-MiniLM-L6-v2)")
-    parser.add_argument("--contenders", type=lambda text: text.split(","), default=REQUIRED, help=f"default: {','.join(REQUIRED)}; levers: {','.join(VARIANTS)}")
+    parser.add_argument(
+        "--contenders",
+        type=lambda text: text.split(","),
+        default=REQUIRED,
+        help=f"default: {','.join(REQUIRED)}; levers: {','.join(VARIANTS)}",
+    )
     parser.add_argument("--json", type=Path, help="write the results here")
-    parser.add_argument("--repeats", type=int, default=1, help="rounds of all contenders, one after another; each figure is the median round's")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="rounds of all contenders, one after another; each figure is the median round's",
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.checkpoint is None:
@@ -261,15 +405,37 @@ def main() -> None:
     rounds = {name: [] for name in args.contenders}
     for _ in range(args.repeats):  # whole rounds, so that a slow spell of the machine falls on every contender alike
         for name in args.contenders:
-            command = [sys.executable, __file__, "--one", name, "--data", args.data, "--samples", str(args.samples),
-                       "--batch-size", str(args.batch_size), "--checkpoint", args.checkpoint]
-            command += (["--sep", args.sep] if args.sep else []) + (["--columns", ",".join(args.columns)] if args.columns else [])
+            command = [
+                sys.executable,
+                __file__,
+                "--one",
+                name,
+                "--data",
+                args.data,
+                "--samples",
+                str(args.samples),
+                "--batch-size",
+                str(args.batch_size),
+                "--checkpoint",
+                args.checkpoint,
+            ]
+            command += (["--sep", args.sep] if args.sep else []) + (
+                ["--columns", ",".join(args.columns)] if args.columns else []
+            )
             row = run_child(name, command)
             rounds[name].append(row)
-            print(f"  {name}: {row['ex_per_s']:.1f} examples/s, accuracy {row['accuracy']:.4f}, CPU steal {row['cpu_steal']:.1%}", file=sys.stderr, flush=True)
+            print(
+                f"  {name}: {row['ex_per_s']:.1f} examples/s, accuracy {row['accuracy']:.4f}, CPU steal {row['cpu_steal']:.1%}",
+                file=sys.stderr,
+                flush=True,
+            )
             if row["cpu_steal"] > STEAL_WARNING:
-                print(f"  warning: other guests took {row['cpu_steal']:.1%} of this machine's CPU time during {name}; "
-                      "this round's figures are not evidence", file=sys.stderr, flush=True)
+                print(
+                    f"  warning: other guests took {row['cpu_steal']:.1%} of this machine's CPU time during {name}; "
+                    "this round's figures are not evidence",
+                    file=sys.stderr,
+                    flush=True,
+                )
     results = {name: median_round(runs) for name, runs in rounds.items()}
     ex_per_s = {name: row["ex_per_s"] for name, row in results.items()}
     ratios = {}
@@ -278,10 +444,24 @@ def main() -> None:
         ratios["vs_hf_trainer"] = ex_per_s["kerasft"] / max(hf)
     if "kerasft" in ex_per_s and "seed-padding" in ex_per_s:
         ratios["vs_seed_padding"] = ex_per_s["kerasft"] / ex_per_s["seed-padding"]
-    report = {"ex_per_s": ex_per_s, "ratios": ratios, "accuracy": {name: row["accuracy"] for name, row in results.items()},
-              "peak_rss_mb": {name: row["peak_rss_mb"] for name, row in results.items()}, "details": results, "machine": machine(),
-              "settings": {"data": args.data, "samples": args.samples, "batch_size": args.batch_size, "checkpoint": args.checkpoint,
-                           "learning_rate": LEARNING_RATE, "epochs": 1, "seed": SEED, "repeats": args.repeats}}
+    report = {
+        "ex_per_s": ex_per_s,
+        "ratios": ratios,
+        "accuracy": {name: row["accuracy"] for name, row in results.items()},
+        "peak_rss_mb": {name: row["peak_rss_mb"] for name, row in results.items()},
+        "details": results,
+        "machine": machine(),
+        "settings": {
+            "data": args.data,
+            "samples": args.samples,
+            "batch_size": args.batch_size,
+            "checkpoint": args.checkpoint,
+            "learning_rate": LEARNING_RATE,
+            "epochs": 1,
+            "seed": SEED,
+            "repeats": args.repeats,
+        },
+    }
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     print(markdown_table(results, ratios))

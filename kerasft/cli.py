@@ -68,6 +68,21 @@ def user_errors(command):
     return wrapper
 
 
+def read_lines(path: Path) -> list[str]:
+    """The lines of a UTF-8 text file, or one line saying why they cannot be read."""
+    if not path.is_file():
+        raise UserError(f"text file not found: {path}")
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        line = path.read_bytes()[: error.start].count(b"\n") + 1
+        raise UserError(
+            f"text file {path} line {line}: not valid UTF-8 ({error.reason}); re-save it as UTF-8"
+        ) from None
+    except OSError as error:
+        raise UserError(f"cannot read text file {path}: {error.strerror}") from None
+
+
 @click.group()
 @click.version_option(package_name="kerasft")
 def main():
@@ -89,13 +104,32 @@ def _request_devices(ctx, param, value):
 @click.argument("recipe_path", metavar="RECIPE", required=False, type=click.Path(path_type=Path))
 @click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
 @click.option("--run-name", help="Folder name of this run (default: <recipe>-<timestamp>).")
-@click.option("--output-dir", default="runs", show_default=True, type=click.Path(path_type=Path), help="Where run folders go.")
-@click.option("--tensorboard-dir", type=click.Path(path_type=Path), help="TensorBoard event files go in <dir>/<run-name>/ (default: tensorboard_logs).")
-@click.option("--strategy", help="tf.distribute strategy, overriding train.strategy: auto, default, one-device, mirrored, multi-worker, tpu.")
-@click.option("--devices", callback=_request_devices, expose_value=False, metavar="cpu:N",
-              help="Split the CPU into N logical devices, e.g. to try MirroredStrategy without GPUs.")
-@click.option("--resume", "resume_dir", type=click.Path(path_type=Path), metavar="RUN_DIR",
-              help="Continue the unfinished run RUN_DIR from its last backup, with the recipe stored in it.")
+@click.option(
+    "--output-dir", default="runs", show_default=True, type=click.Path(path_type=Path), help="Where run folders go."
+)
+@click.option(
+    "--tensorboard-dir",
+    type=click.Path(path_type=Path),
+    help="TensorBoard event files go in <dir>/<run-name>/ (default: tensorboard_logs).",
+)
+@click.option(
+    "--strategy",
+    help="tf.distribute strategy, overriding train.strategy: auto, default, one-device, mirrored, multi-worker, tpu.",
+)
+@click.option(
+    "--devices",
+    callback=_request_devices,
+    expose_value=False,
+    metavar="cpu:N",
+    help="Split the CPU into N logical devices, e.g. to try MirroredStrategy without GPUs.",
+)
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=click.Path(path_type=Path),
+    metavar="RUN_DIR",
+    help="Continue the unfinished run RUN_DIR from its last backup, with the recipe stored in it.",
+)
 @user_errors
 def run(recipe_path, overrides, run_name, output_dir, tensorboard_dir, strategy, resume_dir):
     """Train, evaluate and export RECIPE, with KEY=VALUE overrides (e.g. train.epochs=3).
@@ -103,34 +137,75 @@ def run(recipe_path, overrides, run_name, output_dir, tensorboard_dir, strategy,
     With --resume RUN_DIR, continue an interrupted or failed run instead: RUN_DIR's recipe.json
     is the recipe, so no RECIPE or overrides are taken.
     """
-    from kerasft.runner import run_recipe
+    from kerasft.runner import resume_run, run_recipe
 
     if resume_dir is not None:
         extras = [str(item) for item in ([recipe_path] if recipe_path else []) + list(overrides)]
         if extras:
-            raise UserError(f"--resume continues {resume_dir} with the recipe stored in its recipe.json; "
-                            f"drop the recipe and overrides ({' '.join(extras)}), or start a new run with them")
+            raise UserError(
+                f"--resume continues {resume_dir} with the recipe stored in its recipe.json; "
+                f"drop the recipe and overrides ({' '.join(extras)}), or start a new run with them"
+            )
         if run_name or tensorboard_dir:
-            raise UserError(f"--resume continues {resume_dir} in place, with its own TensorBoard folder; drop --run-name and --tensorboard-dir")
-        run_recipe(None, resume_dir=resume_dir, strategy_name=strategy)
-        return
-    if recipe_path is None:
-        raise UserError("give a RECIPE to run (a .py file defining `recipe = Recipe(...)`), or --resume RUN_DIR to continue a run")
-    from kerasft.recipe import apply_overrides, load_recipe
+            raise UserError(
+                f"--resume continues {resume_dir} in place, with its own TensorBoard folder; drop --run-name and --tensorboard-dir"
+            )
+        run_dir = resume_run(resume_dir, strategy_name=strategy)
+    else:
+        if recipe_path is None:
+            raise UserError(
+                "give a RECIPE to run (a .py file defining `recipe = Recipe(...)`), or --resume RUN_DIR to continue a run"
+            )
+        from kerasft.recipe import apply_overrides, load_recipe
 
-    recipe = apply_overrides(load_recipe(recipe_path), list(overrides))
-    run_recipe(recipe, output_dir=output_dir, run_name=run_name, tensorboard_dir=tensorboard_dir, strategy_name=strategy)
+        recipe = apply_overrides(load_recipe(recipe_path), list(overrides))
+        run_dir = run_recipe(
+            recipe, output_dir=output_dir, run_name=run_name, tensorboard_dir=tensorboard_dir, strategy_name=strategy
+        )
+    if run_dir is not None:  # the chief's; other workers of a multi-worker run end without a summary
+        click.echo(run_summary(run_dir))
+
+
+def run_summary(run_dir) -> str:
+    """The end of `kerasft run`: the test figures, then where everything is."""
+    from kerasft.rundir import RunDir
+
+    metrics, (_, manifest) = json.loads((run_dir / RunDir.METRICS).read_text()), run_dir.read_recipe()
+    test = metrics["test"]
+    tensorboard_run = Path(manifest["tensorboard_dir"]) / run_dir.name
+    how = f"best {metrics['early_stopping']['metric']}" if metrics.get("early_stopping") else "the last"
+    rows = (
+        [("run directory", run_dir.path)]
+        + [(name, run_dir / name) for name in RunDir.RESULTS]
+        + [
+            ("kept epoch", f"{metrics['best_epoch']} ({how}): the weights evaluated and exported"),
+            ("export", metrics["export"]["path"]),
+            ("tensorboard", f"{tensorboard_run}  (tensorboard --logdir {tensorboard_run.parent})"),
+        ]
+    )
+    width = max(len(label) for label, _ in rows) + 1
+    lines = [
+        f"\nkerasft: test accuracy {test['accuracy']:.4f}, macro F1 {test['macro_f1']:.4f}, "
+        f"weighted F1 {test['weighted_f1']:.4f} on {test['examples']} examples"
+    ]
+    lines += [f"  {label:<{width}} {value}" for label, value in rows]
+    if "note" in metrics["export"]:
+        lines.append(f"  note: {metrics['export']['note']}")
+    return "\n".join(lines)
 
 
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--checkpoint", help="A checkpoint prefix, e.g. RUN_DIR/checkpoints/epoch-2 (default: the epoch the run kept and exported, else the newest).")
+@click.option(
+    "--checkpoint",
+    help="A checkpoint prefix, e.g. RUN_DIR/checkpoints/epoch-2 (default: the epoch the run kept and exported, else the newest).",
+)
 @user_errors
 def export(run_dir, checkpoint):
     """Export RUN_DIR's saved weights again, as the next version of its SavedModel."""
-    from kerasft.runner import reexport
+    from kerasft.runner import export_again
 
-    path, facts = reexport(run_dir, checkpoint)
+    path, facts = export_again(run_dir, checkpoint)
     click.echo(f"kerasft: exported {facts['checkpoint']} to {path}")
 
 
@@ -147,9 +222,7 @@ def predict(export_dir, texts, text_file, as_json, batch_size):
 
     texts = list(texts)
     if text_file is not None:
-        if not text_file.is_file():
-            raise UserError(f"text file not found: {text_file}")
-        texts += text_file.read_text(encoding="utf-8").splitlines()
+        texts += read_lines(text_file)
     if not texts:
         raise UserError("no texts: pass them as arguments or with --file FILE")
     results = predict_texts(export_dir, texts, batch_size=batch_size)
@@ -163,21 +236,33 @@ def predict(export_dir, texts, text_file, as_json, batch_size):
 @main.command()
 @click.argument("recipe_path", metavar="RECIPE", type=click.Path(path_type=Path))
 @click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
-@click.option("--output-dir", default="runs", show_default=True, type=click.Path(path_type=Path),
-              help="The overview goes in a new folder <dir>/inspect-<recipe>-<timestamp>/.")
+@click.option(
+    "--output-dir",
+    default="runs",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="The overview goes in a new folder <dir>/inspect-<recipe>-<timestamp>/.",
+)
 @user_errors
 def inspect(recipe_path, overrides, output_dir):
     """Look at RECIPE's data before training: labels, lengths, truncation, duplicates, leaks between splits."""
     from kerasft.overview import format_summary, write_overview
     from kerasft.recipe import apply_overrides, load_recipe
+    from kerasft.session import Session
 
     recipe = apply_overrides(load_recipe(recipe_path), list(overrides))
-    folder, overview = write_overview(recipe, output_dir)
+    folder, overview = write_overview(Session(recipe), output_dir)
     click.echo(format_summary(overview, folder))
 
 
 @main.command()
-@click.option("--output-dir", default="runs", show_default=True, type=click.Path(path_type=Path), help="Where the run folders are.")
+@click.option(
+    "--output-dir",
+    default="runs",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Where the run folders are.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 @user_errors
 def runs(output_dir, as_json):

@@ -1,17 +1,18 @@
-"""Data: load the splits with `datasets`, map labels to ids, tokenize, and convert with `to_tf_dataset`.
+"""Data: load the splits with `datasets`, map labels to ids and keep their names, tokenize.
 
 Every split comes out with two canonical columns, ``text`` (str) and ``label``
 (a ``ClassLabel`` whose names come from the training split), whatever the
-source called them::
+source called them; kerasft.batching then turns them into tf.data pipelines
+with `Dataset.to_tf_dataset`::
 
-    splits, label_names = load_splits(recipe.data, seed=42)
-    tokenized = tokenize(splits, tokenizer, max_length=128)
-    test_ds = to_tf_dataset(tokenized["test"], tokenizer, batch_size=32, shuffle=False)
+    data = load_splits(recipe.data, seed=42)      # data.splits, data.label_names, data.dropped
+    tokenized = tokenize(data.splits, tokenizer, max_length=128)
 """
 
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
@@ -36,20 +37,36 @@ FORMATS = {
 }
 
 
-def load_splits(data, seed: int, dropped: dict | None = None) -> tuple[DatasetDict, list[str]]:
-    """Loads train/validation/test with canonical ``text``/``label`` columns and returns the label names.
+@dataclass
+class Data:
+    """The splits a run trains, validates and tests on, and the names of their label ids."""
 
-    ``dropped``, if given, receives the number of empty or missing texts dropped from each split as loaded.
-    """
+    splits: DatasetDict  # train, validation, test: columns text (str) and label (ClassLabel)
+    label_names: list[str]
+    dropped: dict[str, int] = field(default_factory=dict)  # empty or missing texts dropped from each split as loaded
+
+
+def load_splits(data, seed: int) -> Data:
+    """Loads train/validation/test with canonical ``text``/``label`` columns and the label names."""
     raw = _load_raw(data)
+    dropped: dict[str, int] = {}
     splits = DatasetDict({name: _canonical_columns(split, name, data) for name, split in raw.items()})
-    splits = DatasetDict({name: _drop_empty_texts(split, name, dropped, refuse=data.empty_texts == "error") for name, split in splits.items()})
+    splits = DatasetDict(
+        {
+            name: _drop_empty_texts(split, name, dropped, refuse=data.empty_texts == "error")
+            for name, split in splits.items()
+        }
+    )
     splits, label_names = encode_labels(splits)
     splits = _carve_missing_splits(splits, data, seed)
-    for name, count in (("train", data.train_samples), ("validation", data.validation_samples), ("test", data.test_samples)):
+    for name, count in (
+        ("train", data.train_samples),
+        ("validation", data.validation_samples),
+        ("test", data.test_samples),
+    ):
         if count is not None and count < len(splits[name]):
             splits[name] = splits[name].shuffle(seed=seed).select(range(count))
-    return splits, label_names
+    return Data(splits, label_names, dropped)
 
 
 def _load_raw(data) -> dict[str, datasets.Dataset]:
@@ -59,7 +76,11 @@ def _load_raw(data) -> dict[str, datasets.Dataset]:
         if "train" not in loaded:
             raise UserError("data.validation/data.test are set but data.train is not: set data.train=<file>")
         return loaded
-    require_hub("dataset", data.hub, fix="download it once with a network, or set data.train=<file> (and data.validation/data.test) to local files")
+    require_hub(
+        "dataset",
+        data.hub,
+        fix="download it once with a network, or set data.train=<file> (and data.validation/data.test) to local files",
+    )
     try:
         loaded = datasets.load_dataset(data.hub, data.hub_config)
     except (FileNotFoundError, ValueError, datasets.exceptions.DatasetNotFoundError) as error:
@@ -83,7 +104,9 @@ def load_file(path: str, sep: str | None = None, columns: list[str] | None = Non
     if builder == "csv":
         if suffix == ".txt":
             if not sep or not columns:
-                raise UserError(f"data file {file}: .txt files need data.sep and data.columns (e.g. data.sep=';' data.columns=text,label)")
+                raise UserError(
+                    f"data file {file}: .txt files need data.sep and data.columns (e.g. data.sep=';' data.columns=text,label)"
+                )
             _check_delimited_lines(file, sep, len(columns))
         if sep:
             options["sep"] = sep
@@ -95,7 +118,9 @@ def load_file(path: str, sep: str | None = None, columns: list[str] | None = Non
     if suffix != ".parquet":
         _check_utf8(file)
     verbosity = datasets.logging.get_verbosity()
-    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # the builders log a failure before raising it; we report it once, below
+    datasets.logging.set_verbosity(
+        datasets.logging.CRITICAL
+    )  # the builders log a failure before raising it; we report it once, below
     try:
         loaded = datasets.load_dataset(builder, data_files=str(file), split="train", **options)
     except Exception as error:  # the builders raise many kinds; each cause is a problem in the file
@@ -115,7 +140,9 @@ def _check_utf8(file: Path) -> None:
             try:
                 line.decode("utf-8")
             except UnicodeDecodeError as error:
-                raise UserError(f"data file {file} line {number}: not valid UTF-8 ({error.reason} at byte {error.start}); re-save the file as UTF-8") from None
+                raise UserError(
+                    f"data file {file} line {number}: not valid UTF-8 ({error.reason} at byte {error.start}); re-save the file as UTF-8"
+                ) from None
 
 
 def _check_delimited_lines(file: Path, sep: str, fields: int) -> None:
@@ -138,17 +165,35 @@ def _canonical_columns(split: datasets.Dataset, name: str, data) -> datasets.Dat
             )
     split = split.select_columns([data.text_column, data.label_column])
     renames = {old: new for old, new in ((data.text_column, TEXT), (data.label_column, LABEL)) if old != new}
-    return split.rename_columns(renames) if renames else split
+    split = split.rename_columns(renames) if renames else split
+    for role, column, original in (("text", TEXT, data.text_column), ("label", LABEL, data.label_column)):
+        feature = split.features[column]
+        if not isinstance(feature, (ClassLabel, datasets.Value)):  # a list, an object, an image...
+            example = next((value for value in split[column] if value is not None), None)
+            raise UserError(
+                f"the {name} split's {role} column {original!r} holds {type(example).__name__} values (e.g. {str(example)[:60]!r}), "
+                f"not single {'texts' if role == 'text' else 'labels'}; point data.{role}_column at a column of plain "
+                f"{'strings' if role == 'text' else 'strings or integers'}"
+            )
+    if split.features[TEXT].dtype != "string":  # numbers read from a CSV column are texts too: "42" is a review
+        split = split.cast_column(TEXT, datasets.Value("string"))
+    return split
 
 
-def _drop_empty_texts(split: datasets.Dataset, name: str, counts: dict | None = None, refuse: bool = False) -> datasets.Dataset:
+def _drop_empty_texts(
+    split: datasets.Dataset, name: str, counts: dict | None = None, refuse: bool = False
+) -> datasets.Dataset:
     """Drops rows whose text is empty or missing, saying how many; with ``refuse``, refuses the split instead."""
     kept = split.filter(lambda row: isinstance(row[TEXT], str) and row[TEXT].strip() != "")
     dropped = len(split) - len(kept)
     if refuse and dropped:
-        first = next(number for number, text in enumerate(split[TEXT], start=1) if not (isinstance(text, str) and text.strip()))
-        raise UserError(f"the {name} split has {dropped} empty or missing texts (the first in data row {first}); "
-                        "fill them in or remove them, or set data.empty_texts=drop to drop them")
+        first = next(
+            number for number, text in enumerate(split[TEXT], start=1) if not (isinstance(text, str) and text.strip())
+        )
+        raise UserError(
+            f"the {name} split has {dropped} empty or missing texts (the first in data row {first}); "
+            "fill them in or remove them, or set data.empty_texts=drop to drop them"
+        )
     if counts is not None:
         counts[name] = dropped
     if dropped:
@@ -174,7 +219,10 @@ def encode_labels(splits: DatasetDict) -> tuple[DatasetDict, list[str]]:
         elif all(isinstance(value, int) and value >= 0 for value in values):
             names = [str(index) for index in range(max(values) + 1)]
         else:
-            raise UserError("labels must be all strings or all non-negative integers; found " + ", ".join(sorted(map(repr, values))[:5]))
+            raise UserError(
+                "labels must be all strings or all non-negative integers; found "
+                + ", ".join(sorted(map(repr, values))[:5])
+            )
     if len(names) < 2:
         raise UserError(f"the train split has a single label ({names[0]!r}); a classifier needs at least two")
     target = ClassLabel(names=names)
@@ -186,10 +234,16 @@ def encode_labels(splits: DatasetDict) -> tuple[DatasetDict, list[str]]:
             to_name = feature.int2str if isinstance(feature, ClassLabel) else str
             unseen = sorted({to_name(value) for value in _label_values(split, name)} - set(names))
             if unseen:
-                raise UserError(f"the {name} split has labels not seen in train: {', '.join(map(repr, unseen[:5]))}; fix the data or add examples of them to train")
+                raise UserError(
+                    f"the {name} split has labels not seen in train: {', '.join(map(repr, unseen[:5]))}; fix the data or add examples of them to train"
+                )
             features = split.features.copy()
             features[LABEL] = target
-            split = split.map(lambda batch: {LABEL: [index[to_name(value)] for value in batch[LABEL]]}, batched=True, features=features)
+            split = split.map(
+                lambda batch, to_name=to_name: {LABEL: [index[to_name(value)] for value in batch[LABEL]]},
+                batched=True,
+                features=features,
+            )
         encoded[name] = split
     return DatasetDict(encoded), names
 
@@ -230,25 +284,6 @@ def tokenize(splits: DatasetDict, tokenizer, max_length: int) -> DatasetDict:
         batched=True,
         desc="tokenizing",
     )
-
-
-def to_tf_dataset(split: datasets.Dataset, tokenizer, batch_size: int, shuffle: bool, pad_to_multiple_of: int | None = None):
-    """A tf.data pipeline of padded batches, ``({input_ids, attention_mask, ...}, label)``, in input order unless shuffled.
-
-    Each batch pads to its longest text (rounded up to ``pad_to_multiple_of``). Training uses
-    kerasft.pipeline instead, whose length-bucketed batches are seeded, resumable and shardable.
-    """
-    from transformers import DataCollatorWithPadding
-
-    from kerasft.pipeline import without_autotune
-
-    return without_autotune(split.to_tf_dataset(
-        columns=list(tokenizer.model_input_names),
-        label_cols=LABEL,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        collate_fn=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of, return_tensors="np"),
-    ))
 
 
 def _root_cause(error: BaseException) -> BaseException:

@@ -1,41 +1,33 @@
-"""Evaluate: predictions in input order, scikit-learn's report, a confusion matrix picture, metrics.
+"""Evaluate: the kept weights on the test split; predictions in input order, scikit-learn's report, pictures, metrics.
 
-    probabilities = predict_probabilities(model, test_ds)
-    metrics = write_reports(run_dir, y_true, probabilities, label_names, texts)
+metrics, probabilities = evaluate(session, run_dir, history)   # writes the reports into the run directory
+probabilities = predict_texts(model, tokenizer, ["where is my parcel?"], max_length=64, batch_size=32)
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import classification_report, confusion_matrix, f1_score, precision_score, recall_score
+from sklearn.metrics import confusion_matrix
 
-from kerasft.files import write_atomic, write_json
-
-
-def predict_probabilities(model, tf_dataset) -> np.ndarray:
-    """Softmax probabilities, one row per example, in the dataset's order (it must not be shuffled)."""
-    import tensorflow as tf
-
-    logits = model.predict(tf_dataset, verbose=0)["logits"]
-    return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1).numpy()
+from kerasft import batching, monitor, plots
+from kerasft import metrics as scores
+from kerasft.rundir import RunDir
 
 
 def predict_split(model, split, tokenizer, batch_size: int) -> np.ndarray:
-    """Probabilities for a tokenized split, one row per example in the split's order.
+    """Softmax probabilities for a tokenized split, one row per example in the split's order.
 
-    The examples go through `Dataset.to_tf_dataset` sorted by length (little padding), and the
-    probabilities are then put back in input order.
+    The examples go through `Dataset.to_tf_dataset` longest first (little padding), and the
+    probabilities are then put back in input order (kerasft.batching).
     """
-    from kerasft.data import to_tf_dataset
-    from kerasft.pipeline import PAD_MULTIPLE, Plan, in_input_order, token_lengths
+    import tensorflow as tf
 
-    plan = Plan(len(split), batch_size, shuffle=False, lengths=token_lengths(split))
-    by_length = to_tf_dataset(split.select(plan.order(0)), tokenizer, batch_size, shuffle=False, pad_to_multiple_of=PAD_MULTIPLE)
-    return in_input_order(predict_probabilities(model, by_length), plan)
+    dataset, plan = batching.ordered_batches(split, batch_size, batching.PadToLongest(tokenizer))
+    logits = model.predict(dataset, verbose=0)["logits"]
+    return batching.in_input_order(tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1).numpy(), plan)
 
 
 def predict_texts(model, tokenizer, texts: list[str], max_length: int, batch_size: int) -> np.ndarray:
@@ -44,59 +36,78 @@ def predict_texts(model, tokenizer, texts: list[str], max_length: int, batch_siz
 
     from kerasft.data import tokenize
 
-    split = tokenize(datasets.Dataset.from_dict({"text": texts, "label": [0] * len(texts)}), tokenizer, max_length)
+    split = tokenize(datasets.Dataset.from_dict({"text": texts}), tokenizer, max_length)
     return predict_split(model, split, tokenizer, batch_size)
 
 
-def test_metrics(y_true: np.ndarray, probabilities: np.ndarray, num_labels: int) -> dict:
-    y_pred = probabilities.argmax(axis=1)
-    labels = list(range(num_labels))
-    picked = probabilities[np.arange(len(y_true)), y_true]
-    return {
-        "accuracy": float((y_pred == y_true).mean()),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
-        "weighted_f1": float(f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)),
-        "macro_precision": float(precision_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
-        "macro_recall": float(recall_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
-        "loss": float(-np.log(np.clip(picked, 1e-12, 1.0)).mean()),
-        "examples": int(len(y_true)),
-    }
+def evaluation_model(session):
+    """The trained model, or a float32 copy on this host where the run trained in several replicas or in mixed precision,
+    so that one process scores every test example once, in order, and in the precision the export computes in."""
+    distributed = (
+        session.strategy.num_replicas_in_sync > 1 or session.workers > 1 or session.precision.device_kind == "TPU"
+    )
+    if distributed or session.precision.policy != "float32":
+        from kerasft.model import copy_without_optimizer
+
+        return copy_without_optimizer(session.model)
+    return session.model
 
 
-def write_reports(run_dir: Path, y_true, probabilities, label_names: list[str], texts: list[str]) -> dict:
-    """Writes the classification report (text and JSON), confusion_matrix.png and predictions.csv; returns test metrics."""
+def evaluate(session, run_dir: RunDir, history: dict[str, list]) -> tuple[dict, np.ndarray]:
+    """Scores the model's kept weights on the test split and writes the reports; returns metrics.json's figures and the probabilities."""
+    from kerasft.train import per_epoch
+
+    recipe = session.recipe
+    kept = monitor.kept_epoch(
+        history, recipe.train
+    )  # with early stopping, the model now holds the best epoch's weights
+    if kept["early_stopping"]:
+        stop = kept["early_stopping"]
+        print(
+            f"kerasft: early stopping on {stop['metric']}: best epoch {kept['best_epoch']} of {stop['epochs_run']} run "
+            f"({stop['metric']} {stop['best_value']:.4f}); the test figures and the export use its weights"
+        )
+    test = session.tokenized["test"]
+    probabilities = predict_split(evaluation_model(session), test, session.tokenizer, recipe.train.batch_size)
+    metrics = {"test": write_reports(run_dir, test["label"], probabilities, session.label_names, test["text"])}
+    metrics |= per_epoch(history) | kept
+    how = f" (best {kept['early_stopping']['metric']})" if kept["early_stopping"] else " (the last)"
+    run_dir.write(
+        RunDir.LEARNING_CURVES,
+        plots.learning_curves_png(
+            metrics["train"],
+            metrics["validation"],
+            kept["best_epoch"],
+            f"Learning curves of {run_dir.name}: train vs validation",
+            f"kept: epoch {kept['best_epoch']}{how}",
+        ),
+    )
+    return metrics, probabilities
+
+
+def write_reports(run_dir: RunDir, y_true, probabilities: np.ndarray, label_names: list[str], texts: list[str]) -> dict:
+    """Writes the classification report (text and JSON), the confusion matrix picture and predictions.csv; returns the test figures."""
     y_true = np.asarray(y_true)
     y_pred = probabilities.argmax(axis=1)
-    labels = list(range(len(label_names)))
-    report_options = dict(labels=labels, target_names=label_names, zero_division=0)
-    write_atomic(run_dir / "classification_report.txt", classification_report(y_true, y_pred, digits=4, **report_options))
-    write_json(run_dir / "classification_report.json", classification_report(y_true, y_pred, output_dict=True, **report_options))
-    plot_confusion_matrix(confusion_matrix(y_true, y_pred, labels=labels), label_names, run_dir / "confusion_matrix.png")
-    write_predictions(run_dir / "predictions.csv", texts, y_true, probabilities, label_names)
-    return test_metrics(y_true, probabilities, len(label_names))
+    run_dir.write(RunDir.REPORT_TEXT, scores.classification_report_text(y_true, y_pred, label_names))
+    run_dir.write_json(RunDir.REPORT_JSON, scores.classification_report_dict(y_true, y_pred, label_names))
+    matrix = confusion_matrix(y_true, y_pred, labels=list(range(len(label_names))))
+    run_dir.write(RunDir.CONFUSION_MATRIX, plots.confusion_matrix_png(matrix, label_names, "test"))
+    run_dir.write(RunDir.PREDICTIONS, predictions_csv(texts, y_true, probabilities, label_names))
+    return scores.classification_scores(y_true, probabilities)
 
 
-def write_predictions(path: Path, texts, y_true, probabilities, label_names) -> None:
+def predicted_texts(run_dir: RunDir) -> list[str]:
+    """The test texts of a finished run, from its predictions.csv: what `kerasft export` checks a new export on."""
+    with open(run_dir / RunDir.PREDICTIONS, newline="", encoding="utf-8") as handle:
+        return [row["text"] for row in csv.DictReader(handle)]
+
+
+def predictions_csv(texts, y_true, probabilities: np.ndarray, label_names: list[str]) -> str:
+    """text, label, predicted, score: one row per example, in input order."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["text", "label", "predicted", "score"])
     for text, truth, row in zip(texts, y_true, probabilities):
         writer.writerow([text, label_names[truth], label_names[row.argmax()], f"{row.max():.6f}"])
-    write_atomic(path, buffer.getvalue())
-
-
-def plot_confusion_matrix(matrix: np.ndarray, label_names: list[str], path: Path, where: str = "test") -> None:
-    """Counts and row-normalised rates side by side, label names on both axes (the same picture TensorBoard shows per epoch)."""
-    from kerasft.plots import confusion_matrix_png
-
-    write_atomic(path, confusion_matrix_png(matrix, label_names, where))
-
-
-def report_from_confusion_matrix(matrix: np.ndarray, label_names: list[str], digits: int = 4) -> str:
-    """scikit-learn's classification report for the predictions a confusion matrix counts (rows: true, columns: predicted)."""
-    matrix = np.asarray(matrix).round().astype(np.int64)
-    rows, columns = np.nonzero(matrix)
-    y_true = np.repeat(rows, matrix[rows, columns])
-    y_pred = np.repeat(columns, matrix[rows, columns])
-    labels = list(range(len(label_names)))
-    return classification_report(y_true, y_pred, labels=labels, target_names=label_names, zero_division=0, digits=digits)
+    return buffer.getvalue()

@@ -6,8 +6,9 @@ with tensorflow-text, exactly as training did; ``predict_ids`` takes ``input_ids
 ``label_id``, ``label`` and ``score``. The model is copied without its optimizer first,
 so Adam's slots are not exported.
 
-Inside both signatures a batch is sorted by token length and the model runs over chunks of
-CHUNK rows, each padded only to its own longest row; answers come back in input order. Padding a
+Inside both signatures a batch is sorted by token length, longest first, and the model runs over
+chunks of CHUNK rows, each padded only to its own longest row; answers come back in input order:
+kerasft.batching's order and padding, in the graph (the tests hold the two to the same chunks). Padding a
 whole batch to its longest text wasted most of the compute: emotion-style texts run 3-66 words
 (median 17), and batches of 64 padded to their longest hold 2.7 tokens per real token (chunks of
 8 sorted rows: 1.16). Measured with benchmarks/serve_throughput.py (all-MiniLM-L6-v2, 2 CPU cores,
@@ -16,7 +17,8 @@ in the same runs): one model call per batch 127; chunks of 32 rows 177 (widths r
 16 rows 256, 12 rows 263-284, 8 rows 268-278 (2.5-2.6x the HF pipeline), 4 rows 266. The in-graph
 tokenizer takes well under 1% of the time; the model takes the rest.
 
-    path = export_model(model, tokenizer, label_names, max_length, run_dir / "export", "emotion")
+    module = TextClassifierModule.without_optimizer(model, tokenizer, label_names, max_length)
+    path, facts = export_model(module, run_dir / "export" / "emotion", Parity(test_texts, test_probabilities))
     # -> run_dir/export/emotion/1, then .../2 on the next export: a version is never overwritten
 """
 
@@ -25,12 +27,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 from kerasft.files import write_json
+from kerasft.rundir import export_versions
 
 METADATA = Path("assets.extra") / "kerasft.json"  # TF Serving ignores assets.extra but for warm-up files
 PARITY_TOLERANCE = 1e-4
@@ -81,8 +85,8 @@ def in_graph_normalizer(tokenizer):
 class InGraphTokenizer(tf.Module):
     """The Python tokenizer's WordPiece tokenization as TF ops: raw strings in, padded ids out.
 
-        tokenize = InGraphTokenizer.of(tokenizer, max_length=128)  # None if not WordPiece
-        tokenize(tf.constant(["I'm happy"]))  # {"input_ids": ..., "attention_mask": ...} (int32)
+    tokenize = InGraphTokenizer.of(tokenizer, max_length=128)  # None if not WordPiece
+    tokenize(tf.constant(["I'm happy"]))  # {"input_ids": ..., "attention_mask": ...} (int32)
     """
 
     def __init__(self, tokenizer, normalize, max_length: int):
@@ -90,7 +94,8 @@ class InGraphTokenizer(tf.Module):
         from transformers import TFBertTokenizer
 
         self.normalize = normalize
-        self.pad_id = tokenizer.pad_token_id
+        self.pad_id, self.cls_id, self.sep_id = tokenizer.pad_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id
+        self.max_length = max_length
         vocab = [token for token, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])]
         self.wordpiece = TFBertTokenizer(
             vocab_list=vocab,
@@ -104,31 +109,58 @@ class InGraphTokenizer(tf.Module):
         )
 
     @classmethod
-    def of(cls, tokenizer, max_length: int) -> "InGraphTokenizer | None":
+    def of(cls, tokenizer, max_length: int) -> InGraphTokenizer | None:
         normalize = in_graph_normalizer(tokenizer)
         return None if normalize is None else cls(tokenizer, normalize, max_length)
 
     def __call__(self, text):
-        tokens = self.wordpiece(self.normalize(text))
-        # An empty batch comes back [0, 0], which attention cannot take; real rows always hold [CLS] and [SEP].
-        short_by = tf.maximum(2 - tf.shape(tokens["input_ids"])[1], 0)
+        import tensorflow_text as tf_text
+
+        # int32 ids and row splits: on int64 ragged arithmetic TensorFlow's oneDNN graph rewrite logs an error line
+        tokens = self.wordpiece.unpaired_tokenize(self.normalize(text))
+        tokens = tf.cast(tokens, tf.int32).with_row_splits_dtype(tf.int32)[
+            :, : self.max_length - 2
+        ]  # room for [CLS] and [SEP]
+        ids, _ = tf_text.combine_segments((tokens,), start_of_sequence_id=self.cls_id, end_of_segment_id=self.sep_id)
+        # An empty batch would come back [0, 0], which attention cannot take; real rows always hold [CLS] and [SEP].
+        shape = tf.stack([ids.nrows(), tf.maximum(ids.bounding_shape(axis=1), 2)])
         return {
-            "input_ids": tf.pad(tf.cast(tokens["input_ids"], tf.int32), [[0, 0], [0, short_by]], constant_values=self.pad_id),
-            "attention_mask": tf.pad(tf.cast(tokens["attention_mask"], tf.int32), [[0, 0], [0, short_by]]),
+            "input_ids": ids.to_tensor(default_value=self.pad_id, shape=shape),
+            "attention_mask": tf.ones_like(ids).to_tensor(shape=shape),
         }
 
 
 class TextClassifierModule(tf.Module):
     """The exported object: a model without optimizer, an optional in-graph tokenizer, the label names."""
 
+    @classmethod
+    def without_optimizer(cls, model, tokenizer, label_names: list[str], max_length: int) -> TextClassifierModule:
+        """The module of a float32 copy of ``model`` without its optimizer (Adam's slots would triple the export)."""
+        from kerasft.model import copy_without_optimizer
+
+        return cls(copy_without_optimizer(model), tokenizer, label_names, max_length)
+
     def __init__(self, model, tokenizer, label_names: list[str], max_length: int):
         super().__init__()
         self.model = model
         self.label_names = tf.constant(label_names)
+        self.max_length = max_length
         self.input_names = [name for name in tokenizer.model_input_names if name != "token_type_ids"]
         self.text_tokenizer = InGraphTokenizer.of(tokenizer, max_length)
-        if self.text_tokenizer is not None:  # saving traces every signature-bearing function, so none without a tokenizer
-            self.predict_text = tf.function(self._predict_text, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        self.no_text_reason = (
+            None
+            if self.text_tokenizer is not None
+            else (
+                f"{type(tokenizer).__name__} has no in-graph equivalent here: the export takes token ids "
+                "(input_ids, attention_mask) only; clients must tokenize with the checkpoint's tokenizer"
+            )
+        )
+        if (
+            self.text_tokenizer is not None
+        ):  # saving traces every signature-bearing function, so none without a tokenizer
+            self.predict_text = tf.function(
+                self._predict_text, input_signature=[tf.TensorSpec([None], tf.string, name="text")]
+            )
 
     @tf.function(
         input_signature=[
@@ -147,32 +179,40 @@ class TextClassifierModule(tf.Module):
         }
 
     def logits_by_length(self, input_ids, attention_mask):
-        """The model's float32 logits in input order, run over length-sorted chunks of CHUNK rows.
+        """The model's float32 logits in input order, run over length-sorted chunks of CHUNK rows, longest first.
 
         Each chunk is cut to its own longest row instead of the batch's, so short texts batched
         with a long one no longer cost as much as the long one. A row's extent is 1 + its last
         attended position: its length when right-padded, as the in-graph tokenizer pads; with a
         client's left padding it is the full width, which saves nothing but cuts no attended token.
+        The order is kerasft.batching.Plan's without shuffling: by extent, descending, ties in input order.
         """
         rows, width = tf.shape(input_ids)[0], tf.shape(input_ids)[1]
         extent = tf.reduce_max(tf.where(attention_mask != 0, tf.range(1, width + 1)[tf.newaxis, :], 0), axis=1)
-        order = tf.argsort(extent, stable=True)
+        order = tf.argsort(-extent, stable=True)
         input_ids, attention_mask, extent = (tf.gather(tensor, order) for tensor in (input_ids, attention_mask, extent))
         num_labels = self.model.config.num_labels
 
         def run_chunk(index, logits):
             start = index * CHUNK
             end = tf.minimum(start + CHUNK, rows)
-            chunk_width = tf.maximum(extent[end - 1], 1)  # extent is ascending: the chunk's last row is its longest
-            inputs = {"input_ids": input_ids[start:end, :chunk_width], "attention_mask": attention_mask[start:end, :chunk_width]}
+            chunk_width = tf.maximum(extent[start], 1)  # extent is descending: the chunk's first row is its longest
+            inputs = {
+                "input_ids": input_ids[start:end, :chunk_width],
+                "attention_mask": attention_mask[start:end, :chunk_width],
+            }
             chunk_logits = self.model({name: inputs[name] for name in self.input_names}, training=False).logits
             return index + 1, logits.write(index, tf.cast(chunk_logits, tf.float32))
 
         chunks = (rows + CHUNK - 1) // CHUNK
-        empty = tf.TensorArray(tf.float32, size=chunks, infer_shape=False, element_shape=tf.TensorShape([None, num_labels]))
+        empty = tf.TensorArray(
+            tf.float32, size=chunks, infer_shape=False, element_shape=tf.TensorShape([None, num_labels])
+        )
         _, logits = tf.while_loop(lambda index, _: index < chunks, run_chunk, (tf.constant(0), empty))
         sorted_logits = tf.reshape(logits.concat(), [rows, num_labels])
-        return tf.gather(sorted_logits, tf.math.invert_permutation(order))  # row order[i] went i-th: back to input order
+        return tf.gather(
+            sorted_logits, tf.math.invert_permutation(order)
+        )  # row order[i] went i-th: back to input order
 
     def _predict_text(self, text):
         tokens = self.text_tokenizer(text)
@@ -185,54 +225,46 @@ class TextClassifierModule(tf.Module):
         return {"serving_default": self.predict_text.get_concrete_function(), "predict_ids": ids}
 
 
-def copy_without_optimizer(model):
-    """A fresh copy of the model with the same weights and no optimizer.
+@dataclass
+class Parity:
+    """Raw texts and the probabilities the trained model gave them: what the SavedModel on disk must answer."""
 
-    Called outside any strategy scope, so the copy's variables are plain ones even when
-    the trained model's are mirrored across replicas.
+    texts: list[str]
+    probabilities: np.ndarray
+
+
+def export_session(session, model, run_dir, parity: Parity | None = None) -> tuple[Path, dict]:
+    """Exports ``model`` (the session's, or its float32 copy) with the session's tokenizer, labels and max_length
+    into the run directory's ``export/<model name>/<next version>``."""
+    module = TextClassifierModule.without_optimizer(model, session.tokenizer, session.label_names, session.max_length)
+    return export_model(module, run_dir.export_dir(session.recipe.model.name), parity)
+
+
+def export_model(module: TextClassifierModule, model_dir: Path, parity: Parity | None = None) -> tuple[Path, dict]:
+    """Writes ``module`` as ``model_dir/<next version>/`` atomically; returns its path and export facts.
+
+    With ``parity``, the SavedModel written to disk is reloaded and run on those raw texts; its
+    argmax must equal the trained model's everywhere and its probabilities lie within 1e-4, or
+    nothing is published.
     """
-    from transformers import TFAutoModelForSequenceClassification
-
-    copy = TFAutoModelForSequenceClassification.from_config(model.config)
-    copy(copy.dummy_inputs, training=False)
-    copy.set_weights(model.get_weights())
-    return copy
-
-
-def next_version(model_dir: Path) -> int:
-    versions = [int(entry.name) for entry in model_dir.iterdir() if entry.name.isdigit()] if model_dir.is_dir() else []
-    return max(versions, default=0) + 1
-
-
-def export_model(model, tokenizer, label_names, max_length, export_root: Path, model_name: str, parity_texts=None, parity_probabilities=None) -> tuple[Path, dict]:
-    """Writes ``export_root/model_name/<next version>/`` atomically; returns its path and export facts.
-
-    With ``parity_texts``, the SavedModel written to disk is reloaded and run on those raw texts;
-    its argmax must equal the in-memory model's everywhere and its probabilities lie within 1e-4.
-    """
-    module = TextClassifierModule(copy_without_optimizer(model), tokenizer, label_names, max_length)
-    model_dir = export_root / model_name
     model_dir.mkdir(parents=True, exist_ok=True)
     staging = model_dir / f".staging-{os.getpid()}"  # TF Serving loads only all-digit folder names
     shutil.rmtree(staging, ignore_errors=True)
     try:
         tf.saved_model.save(module, str(staging), signatures=module.signatures())
         facts = {
-            "model_name": model_name,
+            "model_name": model_dir.name,
             "raw_text_signature": module.text_tokenizer is not None,
-            "max_length": max_length,
-            "label_names": list(label_names),
+            "max_length": module.max_length,
+            "label_names": [name.decode() for name in module.label_names.numpy()],
             "signatures": sorted(module.signatures()),
         }
         if module.text_tokenizer is None:
-            facts["note"] = (
-                f"{type(tokenizer).__name__} has no in-graph equivalent here: the export takes token ids "
-                "(input_ids, attention_mask) only; clients must tokenize with the checkpoint's tokenizer"
-            )
-        elif parity_texts is not None:
-            facts["parity"] = check_parity(staging, parity_texts, parity_probabilities)
+            facts["note"] = module.no_text_reason
+        elif parity is not None:
+            facts["parity"] = check_parity(staging, parity)
         write_json(staging / METADATA, facts)
-        version = next_version(model_dir)
+        version = int(export_versions(model_dir)[-1].name) + 1 if export_versions(model_dir) else 1
         while True:
             target = model_dir / str(version)
             if not target.exists():
@@ -241,20 +273,27 @@ def export_model(model, tokenizer, label_names, max_length, export_root: Path, m
             version += 1
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    facts["path"] = str(target)
-    facts["version"] = version
-    return target, facts
+    return target, facts | {"path": str(target), "version": version}
 
 
-def check_parity(saved_dir: Path, texts: list[str], expected: np.ndarray, batch_size: int = 64) -> dict:
-    """Runs the SavedModel's raw-text signature on ``texts`` and compares with ``expected`` probabilities."""
+def check_parity(saved_dir: Path, parity: Parity, batch_size: int = 64) -> dict:
+    """Runs the SavedModel's raw-text signature on the parity texts and compares with the trained model's probabilities."""
+    texts, expected = list(parity.texts), parity.probabilities
     serve = tf.saved_model.load(str(saved_dir)).signatures["serving_default"]
     got = np.concatenate(
-        [serve(text=tf.constant(texts[start : start + batch_size]))["probabilities"].numpy() for start in range(0, len(texts), batch_size)]
+        [
+            serve(text=tf.constant(texts[start : start + batch_size]))["probabilities"].numpy()
+            for start in range(0, len(texts), batch_size)
+        ]
     )
     argmax_agreement = float((got.argmax(axis=1) == expected.argmax(axis=1)).mean())
     max_difference = float(np.abs(got - expected).max())
-    result = {"examples": len(texts), "argmax_agreement": argmax_agreement, "max_probability_difference": max_difference, "tolerance": PARITY_TOLERANCE}
+    result = {
+        "examples": len(texts),
+        "argmax_agreement": argmax_agreement,
+        "max_probability_difference": max_difference,
+        "tolerance": PARITY_TOLERANCE,
+    }
     if argmax_agreement < 1.0 or max_difference > PARITY_TOLERANCE:
         raise ExportError(
             f"the exported model disagrees with the trained one on the test texts (argmax agreement {argmax_agreement:.4f}, "

@@ -1,6 +1,8 @@
 """Model: the checkpoint's tokenizer and a `TFAutoModelForSequenceClassification`, compiled the classic way.
 
-Build the model inside the strategy's scope::
+Every classifier kerasft holds comes from `classifier_from_config` (built, its weights created),
+filled from the checkpoint (`build_classifier`), from a trained model (`copy_without_optimizer`)
+or from a run's checkpoint (`restore_weights`). Build the model inside the strategy's scope::
 
     tokenizer = load_tokenizer(checkpoint)
     with strategy.scope():
@@ -10,7 +12,6 @@ Build the model inside the strategy's scope::
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
@@ -36,15 +37,35 @@ def _check_checkpoint(checkpoint: str) -> None:
         raise UserError(f"checkpoint folder {folder} has no config.json: is it a Hugging Face checkpoint folder?")
 
 
+def _source(checkpoint: str) -> str:
+    return str(Path(checkpoint).expanduser()) if is_local(checkpoint) else checkpoint
+
+
 def load_tokenizer(checkpoint: str):
     """The checkpoint's `AutoTokenizer` (a fast tokenizer where one exists)."""
     from transformers import AutoTokenizer
 
     _check_checkpoint(checkpoint)
     try:
-        return AutoTokenizer.from_pretrained(str(Path(checkpoint).expanduser()) if is_local(checkpoint) else checkpoint)
-    except (OSError, ValueError) as error:
-        raise UserError(f"cannot load the tokenizer of {checkpoint}: {str(error).splitlines()[0]}") from error
+        return AutoTokenizer.from_pretrained(_source(checkpoint))
+    except Exception as error:  # missing, truncated or inconsistent tokenizer files raise many kinds
+        raise UserError(f"cannot load the tokenizer of {checkpoint}: {_first_line(error)}") from error
+
+
+def load_config(checkpoint: str):
+    """The checkpoint's `AutoConfig` (config.json)."""
+    from transformers import AutoConfig
+
+    _check_checkpoint(checkpoint)
+    try:
+        return AutoConfig.from_pretrained(_source(checkpoint))
+    except Exception as error:  # invalid JSON, an unknown model_type, ...
+        raise UserError(f"cannot read the config of {checkpoint}: {_first_line(error)}") from error
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"
 
 
 def build_classifier(checkpoint: str, label_names: list[str]):
@@ -63,11 +84,14 @@ def build_classifier(checkpoint: str, label_names: list[str]):
         "id2label": dict(enumerate(label_names)),
         "label2id": {name: index for index, name in enumerate(label_names)},
     }
-    source = str(Path(checkpoint).expanduser()) if is_local(checkpoint) else checkpoint
+    source = _source(checkpoint)
     safetensors_file = Path(source) / "model.safetensors"
-    if is_local(checkpoint) and not (Path(source) / "tf_model.h5").is_file() and _is_pytorch_safetensors(safetensors_file):
-        config = AutoConfig.from_pretrained(source, **labels)
-        model = TFAutoModelForSequenceClassification.from_config(config)
+    if (
+        is_local(checkpoint)
+        and not (Path(source) / "tf_model.h5").is_file()
+        and _is_pytorch_safetensors(safetensors_file)
+    ):
+        model = classifier_from_config(AutoConfig.from_pretrained(source, **labels))
         info = load_pytorch_safetensors(model, safetensors_file)
     else:
         try:
@@ -80,6 +104,40 @@ def build_classifier(checkpoint: str, label_names: list[str]):
             raise UserError(f"cannot load checkpoint {checkpoint}: {str(error).splitlines()[0]}") from error
     _report_loading(checkpoint, info, len(label_names))
     return model
+
+
+def classifier_from_config(config):
+    """A classifier of ``config``'s architecture and labels, its weights created (randomly initialised)."""
+    from transformers import TFAutoModelForSequenceClassification
+
+    model = TFAutoModelForSequenceClassification.from_config(config)
+    model(model.dummy_inputs, training=False)
+    return model
+
+
+def copy_without_optimizer(model):
+    """A fresh float32 copy of the model with the same weights and no optimizer.
+
+    Made outside any strategy scope, so its variables are plain ones even when the trained
+    model's are mirrored across replicas, or computed in bfloat16.
+    """
+    copy = classifier_from_config(model.config)
+    copy.set_weights(model.get_weights())
+    trace_without_autograph(copy)
+    return copy
+
+
+def restore_weights(model, checkpoint: str) -> None:
+    """Loads the model's weights from a run's checkpoint prefix (``<run>/checkpoints/epoch-N``); optimizer slots are skipped."""
+    import tensorflow as tf
+
+    try:
+        tf.train.Checkpoint(model=model).restore(checkpoint).expect_partial().assert_existing_objects_matched()
+    except (tf.errors.OpError, AssertionError, ValueError) as error:
+        raise UserError(
+            f"cannot restore the weights in {checkpoint}: {_first_line(error)}; "
+            "pass --checkpoint <run>/checkpoints/epoch-N of this run"
+        ) from error
 
 
 def _is_pytorch_safetensors(path: Path) -> bool:
@@ -103,7 +161,6 @@ def load_pytorch_safetensors(model, path: Path) -> dict:
         state_dict = load_file(str(path))
     except Exception as error:  # a truncated or corrupt file: safetensors raises its own error types
         raise UserError(f"cannot read weights {path}: {error}; re-download the checkpoint") from error
-    model(model.dummy_inputs)  # create the variables before assigning them
     _, info = load_pytorch_state_dict_in_tf2_model(
         model, state_dict, allow_missing_keys=True, output_loading_info=True, ignore_mismatched_sizes=True
     )
@@ -119,13 +176,19 @@ def _report_loading(checkpoint: str, info: dict, num_labels: int) -> None:
             "it is partial or for another architecture; re-download it or pick another checkpoint"
         )
     if info.get("mismatched_keys"):
-        print(f"kerasft: warning: the checkpoint's classifier head has another size; re-initialised it for {num_labels} labels")
+        print(
+            f"kerasft: warning: the checkpoint's classifier head has another size; re-initialised it for {num_labels} labels"
+        )
     elif not any(any(word in key for word in head_words) for key in info.get("missing_keys", [])):
-        print("kerasft: warning: the classifier head was loaded from the checkpoint (it has the same number of labels); "
-              "its label meanings may differ from this dataset's")
+        print(
+            "kerasft: warning: the classifier head was loaded from the checkpoint (it has the same number of labels); "
+            "its label meanings may differ from this dataset's"
+        )
 
 
-def compile_classifier(model, learning_rate: float, jit_compile: bool = False, steps_per_execution: int = 1, optimizer=None) -> None:
+def compile_classifier(
+    model, learning_rate: float, jit_compile: bool = False, steps_per_execution: int = 1, optimizer=None
+) -> None:
     """The classic compile: Adam, sparse categorical cross-entropy on logits, accuracy and macro F1 (XLA if ``jit_compile``).
 
     Adam is kerasft.optimizer.Adam: Keras' Adam, applied by TensorFlow's fused kernel;
@@ -136,18 +199,22 @@ def compile_classifier(model, learning_rate: float, jit_compile: bool = False, s
     """
     import tf_keras as keras
 
-    from kerasft.monitor import MacroF1
+    from kerasft.metrics import MacroF1
     from kerasft.optimizer import Adam
 
     model.compile(
         optimizer=(optimizer or Adam)(learning_rate=learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         # a metric object, not the string "accuracy", which Keras would turn into a metric (new variables) in the first step
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"), MacroF1(num_classes=model.config.num_labels)],
+        metrics=[
+            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+            MacroF1(num_classes=model.config.num_labels),
+        ],
         jit_compile=jit_compile,
         steps_per_execution=steps_per_execution,
     )
     create_optimizer_state(model)
+    create_random_generators(model)
     trace_without_autograph(model)
 
 
@@ -169,6 +236,20 @@ def create_optimizer_state(model) -> None:
         optimizer.build(model.trainable_variables)
 
 
+def create_random_generators(model) -> None:
+    """Creates the random generators of the model's dropout layers now, in the caller's strategy scope.
+
+    Hugging Face's ``build`` skips dropout layers, so Keras would create them inside the first
+    training step, too late for kerasft.resume to add them to the backup before it restores one.
+    They are `tf.random.Generator` objects when ``keras.backend.experimental.enable_tf_random_generator()``
+    is on (kerasft.session turns it on); otherwise there is nothing to create.
+    """
+    for layer in model._flatten_layers():  # noqa: SLF001 (Keras' own walk over every nested layer)
+        generator = getattr(layer, "_random_generator", None)
+        if generator is not None:
+            generator._maybe_init()  # noqa: SLF001 (what Keras' BaseRandomLayer.build calls)
+
+
 def trace_without_autograph(model) -> None:
     """Makes `fit`, `evaluate` and `predict` trace the model's steps without AutoGraph.
 
@@ -185,11 +266,16 @@ def trace_without_autograph(model) -> None:
         setattr(model, step, tf.autograph.experimental.do_not_convert(getattr(model, step)))
 
 
-def label_names_of(model) -> list[str]:
-    """The label names a trained model carries in its config, in id order."""
-    return [model.config.id2label[index] for index in range(model.config.num_labels)]
+def label_names_of(config) -> list[str]:
+    """The label names a model's config carries, in id order."""
+    return [config.id2label[index] for index in range(config.num_labels)]
 
 
-def read_config_labels(folder: Path) -> list[str]:
-    config = json.loads((folder / "config.json").read_text())
-    return [config["id2label"][str(index)] for index in range(len(config["id2label"]))]
+def weights_fingerprint(model) -> str:
+    """A short SHA-256 of every weight's bytes: equal on every worker of a multi-worker run."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(weight.tobytes())
+    return digest.hexdigest()[:16]

@@ -10,12 +10,13 @@
 * the run folder itself: the recipe's hyperparameters and the final metrics (``final/...``)
   for the HParams tab, where runs are compared side by side.
 
-Use it like any Keras callbacks::
+Use it like any Keras callbacks (``chief``: whether this process writes; in a multi-worker run
+every worker runs the callbacks, which read the metrics together, and only the chief writes)::
 
     with strategy.scope():
         model.compile(optimizer, loss, metrics=["accuracy", MacroF1(num_classes=5)])
     model.fit(train_ds, validation_data=validation_ds,
-              callbacks=training_callbacks(model, recipe, Path("tensorboard_logs/run-1")))
+              callbacks=training_callbacks(recipe, label_names, Path("tensorboard_logs/run-1"), chief=True))
     write_final_metrics(Path("tensorboard_logs/run-1"), metrics)
 """
 
@@ -29,7 +30,7 @@ import tensorflow as tf
 import tf_keras as keras
 from tensorboard.plugins.hparams import api as hp
 
-from kerasft.strategy import is_chief
+from kerasft.metrics import MacroF1, loss_tracker, report_from_confusion_matrix
 
 FINAL_METRICS = {  # tag in the run folder -> (display name, description)
     "final/test_accuracy": ("test accuracy", "accuracy of the kept weights on the test split"),
@@ -42,71 +43,28 @@ FINAL_METRICS = {  # tag in the run folder -> (display name, description)
 }
 
 
-class MacroF1(keras.metrics.Metric):
-    """Macro-averaged F1 over all classes, streamed through a confusion matrix.
-
-    Takes integer labels and logits (or probabilities); equals scikit-learn's
-    ``f1_score(y_true, y_pred, average="macro", labels=range(num_classes), zero_division=0)``.
-    Keras reports it as ``macro_f1`` for the training batches and ``val_macro_f1`` for
-    validation, so EarlyStopping can watch it::
-
-        model.compile(optimizer, loss, metrics=["accuracy", MacroF1(num_classes=3)])
-        model.fit(..., callbacks=[keras.callbacks.EarlyStopping("val_macro_f1", mode="max")])
-
-    After validation, ``confusion_matrix()`` is the validation confusion matrix.
-    """
-
-    def __init__(self, num_classes: int, name: str = "macro_f1", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.num_classes = int(num_classes)
-        self.matrix = self.add_weight(
-            name="confusion_matrix", shape=(self.num_classes, self.num_classes), initializer="zeros", dtype=tf.float64
-        )
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        y_true = tf.cast(tf.reshape(y_true, [-1]), tf.int32)
-        y_pred = tf.argmax(tf.reshape(y_pred, [-1, self.num_classes]), axis=-1, output_type=tf.int32)
-        weights = None if sample_weight is None else tf.cast(tf.reshape(sample_weight, [-1]), tf.float64)
-        batch = tf.math.confusion_matrix(y_true, y_pred, num_classes=self.num_classes, weights=weights, dtype=tf.float64)
-        return self.matrix.assign_add(batch)
-
-    def result(self):
-        true_positives = tf.linalg.diag_part(self.matrix)
-        denominator = tf.reduce_sum(self.matrix, axis=0) + tf.reduce_sum(self.matrix, axis=1)  # 2tp + fp + fn
-        return tf.cast(tf.reduce_mean(tf.math.divide_no_nan(2 * true_positives, denominator)), tf.float32)
-
-    def reset_state(self):
-        self.matrix.assign(tf.zeros_like(self.matrix))
-
-    def confusion_matrix(self) -> np.ndarray:
-        """Counts so far: rows are true labels, columns predicted labels."""
-        return self.matrix.numpy().round().astype(np.int64)
-
-    def get_config(self):
-        return super().get_config() | {"num_classes": self.num_classes}
-
-
 class StepScalars(keras.callbacks.Callback):
     """Writes ``step_loss`` and ``step_learning_rate`` after every ``every`` training steps.
 
     ``step_loss`` is the loss of the batches since the last write, not Keras' running mean
     over the epoch; the x axis is the optimizer's step count, so resumed runs continue it::
 
-        model.fit(train_ds, callbacks=[StepScalars("tensorboard_logs/run-1/train")])
+        model.fit(train_ds, callbacks=[StepScalars("tensorboard_logs/run-1/train", chief=True)])
     """
 
-    def __init__(self, log_dir: str | Path, every: int = 1):
+    def __init__(self, log_dir: str | Path, chief: bool, every: int = 1):
         super().__init__()
-        self.log_dir, self.every = str(log_dir), every
+        self.log_dir, self.chief, self.every = str(log_dir), chief, every
         self.writer = None
         self._seen = (0.0, 0.0)  # the loss tracker's (total, count) at the last write
         self._tracker = None  # Keras' running mean of the loss: its total and count give the batches' loss
 
     def on_train_begin(self, logs=None):
-        self.writer = tf.summary.create_file_writer(self.log_dir) if is_chief() else None
+        self.writer = tf.summary.create_file_writer(self.log_dir) if self.chief else None
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._seen = (0.0, 0.0)  # Keras resets its metrics at each epoch's start
+        # Keras has just reset its metrics (or, resuming mid-epoch, kerasft.resume has put back the steps before the restart)
+        self._seen = self._tracker_values()
 
     def on_train_batch_end(self, batch, logs=None):
         if (batch + 1) % self.every:
@@ -122,15 +80,20 @@ class StepScalars(keras.callbacks.Callback):
                 tf.summary.scalar("step_loss", loss)
             tf.summary.scalar("step_learning_rate", current_learning_rate(self.model.optimizer))
 
+    def _tracker_values(self) -> tuple[float, float] | None:
+        """Keras' running mean of the loss, as (total, count); None where the model has no such tracker."""
+        if self._tracker is None:  # looked up once
+            self._tracker = loss_tracker(self.model) if getattr(self.model, "compiled_loss", None) else False
+        if self._tracker is False:
+            return None
+        return float(self._tracker.total.numpy()), float(self._tracker.count.numpy())
+
     def _batch_loss(self, logs):
-        if self._tracker is None:  # looked up once, among the compiled loss's metrics (model.metrics walks every layer)
-            candidates = getattr(getattr(self.model, "compiled_loss", None), "metrics", None) or self.model.metrics
-            self._tracker = next((metric for metric in candidates if metric.name == "loss" and hasattr(metric, "count")), False)
-        if not self._tracker:  # no loss tracker to read: Keras' running mean is the best there is
+        current = self._tracker_values()
+        if current is None or self._seen is None:  # no loss tracker to read: Keras' running mean is the best there is
             return (logs or {}).get("loss")
-        total, count = float(self._tracker.total.numpy()), float(self._tracker.count.numpy())
-        previous_total, previous_count = self._seen
-        self._seen = (total, count)
+        (total, count), (previous_total, previous_count) = current, self._seen
+        self._seen = current
         return (total - previous_total) / (count - previous_count) if count > previous_count else None
 
     def on_train_end(self, logs=None):
@@ -154,21 +117,20 @@ class ValidationReport(keras.callbacks.Callback):
     ``val_accuracy`` and ``val_macro_f1``. The step is the epoch index, as for Keras' scalars::
 
         model.fit(..., validation_data=validation_ds,
-                  callbacks=[ValidationReport("tensorboard_logs/run-1/validation", label_names)])
+                  callbacks=[ValidationReport("tensorboard_logs/run-1/validation", label_names, chief=True)])
     """
 
-    def __init__(self, log_dir: str | Path, label_names: list[str]):
+    def __init__(self, log_dir: str | Path, label_names: list[str], chief: bool):
         super().__init__()
-        self.log_dir, self.label_names = str(log_dir), list(label_names)
+        self.log_dir, self.label_names, self.chief = str(log_dir), list(label_names), chief
         self.writer = None
 
     def on_train_begin(self, logs=None):
-        self.writer = tf.summary.create_file_writer(self.log_dir) if is_chief() else None
+        self.writer = tf.summary.create_file_writer(self.log_dir) if self.chief else None
 
     def on_epoch_end(self, epoch, logs=None):
         if "val_macro_f1" not in (logs or {}):  # no validation pass this epoch
             return
-        from kerasft.evaluate import report_from_confusion_matrix
         from kerasft.plots import confusion_matrix_png
 
         metric = next(metric for metric in self.model.metrics if isinstance(metric, MacroF1))
@@ -177,11 +139,16 @@ class ValidationReport(keras.callbacks.Callback):
             return
         png = confusion_matrix_png(matrix, self.label_names, f"validation after epoch {epoch + 1}", dpi=80)
         report = report_from_confusion_matrix(matrix, self.label_names)
-        heading = (f"**Validation after epoch {epoch + 1}**: accuracy {logs.get('val_accuracy', math.nan):.4f}, "
-                   f"macro F1 {logs['val_macro_f1']:.4f}, loss {logs.get('val_loss', math.nan):.4f}\n\n")
+        heading = (
+            f"**Validation after epoch {epoch + 1}**: accuracy {logs.get('val_accuracy', math.nan):.4f}, "
+            f"macro F1 {logs['val_macro_f1']:.4f}, loss {logs.get('val_loss', math.nan):.4f}\n\n"
+        )
         with self.writer.as_default(step=epoch), tf.summary.record_if(True):
-            tf.summary.image("confusion_matrix", tf.image.decode_png(png, channels=3)[tf.newaxis],
-                             description="Validation confusion matrix: counts, and the share of each true label")
+            tf.summary.image(
+                "confusion_matrix",
+                tf.image.decode_png(png, channels=3)[tf.newaxis],
+                description="Validation confusion matrix: counts, and the share of each true label",
+            )
             tf.summary.text("classification_report", heading + "".join(f"    {line}\n" for line in report.splitlines()))
 
     def on_train_end(self, logs=None):
@@ -195,11 +162,11 @@ class HParams(hp.KerasCallback):
     Also writes the experiment's layout (hyperparameter names and the ``final/...`` metrics),
     so the HParams table shows the run's final figures, not every scalar::
 
-        model.fit(..., callbacks=[HParams("tensorboard_logs/run-1", hparams_of(recipe), "run-1")])
+        model.fit(..., callbacks=[HParams("tensorboard_logs/run-1", hparams_of(recipe), "run-1", chief=True)])
     """
 
-    def __init__(self, log_dir: str | Path, hparams: dict, trial_id: str):
-        self.chief = is_chief()  # other workers write nothing
+    def __init__(self, log_dir: str | Path, hparams: dict, trial_id: str, chief: bool):
+        self.chief = chief  # other workers write nothing
         writer = tf.summary.create_file_writer(str(log_dir)) if self.chief else tf.summary.create_noop_writer()
         super().__init__(writer, hparams, trial_id=trial_id)
 
@@ -209,7 +176,9 @@ class HParams(hp.KerasCallback):
         with self._writer.as_default():
             hp.hparams_config(
                 hparams=[hp.HParam(name) for name in sorted(self._hparams)],
-                metrics=[hp.Metric(tag, display_name=name, description=text) for tag, (name, text) in FINAL_METRICS.items()],
+                metrics=[
+                    hp.Metric(tag, display_name=name, description=text) for tag, (name, text) in FINAL_METRICS.items()
+                ],
             )
         super().on_train_begin(logs)
 
@@ -227,7 +196,9 @@ def hparams_of(recipe) -> dict:
     for section, fields in recipe.to_dict().items():
         for key, value in fields.items() if isinstance(fields, dict) else [(None, fields)]:
             if value is not None:
-                values[f"{section}.{key}" if key else section] = ",".join(map(str, value)) if isinstance(value, list) else value
+                values[f"{section}.{key}" if key else section] = (
+                    ",".join(map(str, value)) if isinstance(value, list) else value
+                )
     return values
 
 
@@ -241,8 +212,11 @@ def early_stopping(train_config):
     if metric is None:
         return None
     return keras.callbacks.EarlyStopping(
-        monitor=metric, mode=direction(metric), patience=train_config.early_stopping_patience,
-        restore_best_weights=True, verbose=1,
+        monitor=metric,
+        mode=direction(metric),
+        patience=train_config.early_stopping_patience,
+        restore_best_weights=True,
+        verbose=1,
     )
 
 
@@ -277,23 +251,19 @@ def kept_epoch(history: dict, train_config) -> dict:
     }
 
 
-def training_callbacks(model, recipe, log_dir: Path) -> list:
+def training_callbacks(recipe, label_names: list[str], log_dir: Path, chief: bool) -> list:
     """Every monitoring callback of a run, and EarlyStopping if the recipe asks for it."""
-    from kerasft.model import label_names_of
-
     callbacks = [
-        StepScalars(log_dir / "train"),
-        ValidationReport(log_dir / "validation", label_names_of(model)),
-        HParams(log_dir, hparams_of(recipe), trial_id=log_dir.name),
+        StepScalars(log_dir / "train", chief),
+        ValidationReport(log_dir / "validation", label_names, chief),
+        HParams(log_dir, hparams_of(recipe), trial_id=log_dir.name, chief=chief),
     ]
     stopper = early_stopping(recipe.train)
     return callbacks + ([stopper] if stopper is not None else [])
 
 
 def write_final_metrics(log_dir: Path, metrics: dict) -> None:
-    """The ``final/...`` scalars the HParams tab shows: test figures and the kept epoch's validation figures."""
-    if not is_chief():
-        return
+    """The ``final/...`` scalars the HParams tab shows: test figures and the kept epoch's validation figures (the chief's to write)."""
     best = metrics["best_epoch"]
     kept = next((record for record in metrics.get("validation", []) if record["epoch"] == best), {})
     values = {

@@ -27,12 +27,12 @@ import tf_keras as keras
 class Adam(keras.optimizers.legacy.Adam):
     """Keras' Adam, with sparse (embedding) gradients applied densely by the fused kernel.
 
-        >>> optimizer = Adam(learning_rate=5e-5)
-        >>> embedding = tf.Variable(tf.ones([4, 2]))
-        >>> rows = tf.IndexedSlices(tf.ones([1, 2]), indices=tf.constant([2]), dense_shape=tf.constant([4, 2]))
-        >>> _ = optimizer.apply_gradients([(rows, embedding)])
-        >>> embedding.numpy()[:, 0].astype(float).round(6).tolist()  # only the row with a gradient moved, by the learning rate
-        [1.0, 1.0, 0.99995, 1.0]
+    >>> optimizer = Adam(learning_rate=5e-5)
+    >>> embedding = tf.Variable(tf.ones([4, 2]))
+    >>> rows = tf.IndexedSlices(tf.ones([1, 2]), indices=tf.constant([2]), dense_shape=tf.constant([4, 2]))
+    >>> _ = optimizer.apply_gradients([(rows, embedding)])
+    >>> embedding.numpy()[:, 0].astype(float).round(6).tolist()  # only the row with a gradient moved, by the learning rate
+    [1.0, 1.0, 0.99995, 1.0]
     """
 
     def _resource_apply_sparse_duplicate_indices(self, grad, handle, indices, **kwargs):

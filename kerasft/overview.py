@@ -4,8 +4,8 @@ The splits are exactly those `kerasft run` would train on (same loading, carving
 seed) and the token counts come from the checkpoint's tokenizer, special tokens included, as
 ``model.max_length`` counts them::
 
-    overview, pictures = build_overview(recipe)
-    folder = write_overview(recipe, Path("runs"))  # runs/inspect-<recipe>-<timestamp>/
+    overview, pictures = build_overview(Session(recipe))
+    folder, overview = write_overview(Session(recipe), Path("runs"))  # runs/inspect-<recipe>-<timestamp>/
     # overview.json, class_distribution.png, words_per_text.png, tokens_per_text.png
 
 Duplicates are found after case folding and collapsing whitespace ("Hello  world" = "hello world").
@@ -61,15 +61,14 @@ def truncation(lengths: np.ndarray, max_length: int) -> dict:
     return {"max_length": int(max_length), "texts": count, "share": round(count / max(lengths.size, 1), 4)}
 
 
-def build_overview(recipe) -> tuple[dict, dict[str, bytes]]:
-    """The overview as a JSON-ready dict, and the pictures as ``{file name: PNG bytes}``."""
-    from kerasft import data, model as models, plots
+def build_overview(session) -> tuple[dict, dict[str, bytes]]:
+    """The overview of a kerasft.session.Session's data, as a JSON-ready dict, and the pictures as ``{file name: PNG bytes}``."""
+    from kerasft import data, plots
 
-    tokenizer = models.load_tokenizer(recipe.model.checkpoint)
-    dropped: dict[str, int] = {}
-    splits, label_names = data.load_splits(recipe.data, seed=recipe.train.seed, dropped=dropped)
-    limit = data.resolve_max_length(tokenizer, _model_config(recipe.model.checkpoint), None)
-    max_length = recipe.model.max_length or limit
+    recipe, tokenizer = session.requested, session.tokenizer
+    splits, label_names, dropped = session.data.splits, session.data.label_names, session.data.dropped
+    limit = data.resolve_max_length(tokenizer, session.config, None)
+    max_length = session.max_length
 
     texts = {name: list(split[data.TEXT]) for name, split in splits.items()}
     labels = {name: [label_names[index] for index in split[data.LABEL]] for name, split in splits.items()}
@@ -89,22 +88,36 @@ def build_overview(recipe) -> tuple[dict, dict[str, bytes]]:
         "recipe": recipe.name,
         "checkpoint": recipe.model.checkpoint,
         "labels": label_names,
-        "splits": {name: _split_facts(texts[name], labels[name], dropped.get(name, 0), tokens[name], max_length) for name in splits},
+        "splits": {
+            name: _split_facts(texts[name], labels[name], dropped.get(name, 0), tokens[name], max_length)
+            for name in splits
+        },
         "class_counts": counts,
-        "class_shares": {name: {label: round(count / max(len(texts[name]), 1), 4) for label, count in row.items()} for name, row in counts.items()},
+        "class_shares": {
+            name: {label: round(count / max(len(texts[name]), 1), 4) for label, count in row.items()}
+            for name, row in counts.items()
+        },
         "imbalance_ratio": {name: _imbalance(row) for name, row in counts.items()},
-        "words_per_text": {"all": lengths_summary(np.concatenate(list(words.values()))),
-                           "by_class": {label: lengths_summary(by_class["words"][label]) for label in label_names},
-                           "by_split": {name: lengths_summary(words[name]) for name in splits}},
-        "tokens_per_text": {"all": lengths_summary(all_tokens),
-                            "by_class": {label: lengths_summary(by_class["tokens"][label]) for label in label_names},
-                            "by_split": {name: lengths_summary(tokens[name]) for name in splits}},
+        "words_per_text": {
+            "all": lengths_summary(np.concatenate(list(words.values()))),
+            "by_class": {label: lengths_summary(by_class["words"][label]) for label in label_names},
+            "by_split": {name: lengths_summary(words[name]) for name in splits},
+        },
+        "tokens_per_text": {
+            "all": lengths_summary(all_tokens),
+            "by_class": {label: lengths_summary(by_class["tokens"][label]) for label in label_names},
+            "by_split": {name: lengths_summary(tokens[name]) for name in splits},
+        },
         "max_length": {
             "recipe": recipe.model.max_length,
             "model_limit": limit,
             "used": max_length,
             "truncated": truncation(all_tokens, max_length),
-            "truncated_at": {str(length): truncation(all_tokens, length)["share"] for length in sorted({*LENGTHS, max_length}) if length <= limit},
+            "truncated_at": {
+                str(length): truncation(all_tokens, length)["share"]
+                for length in sorted({*LENGTHS, max_length})
+                if length <= limit
+            },
             "suggested": suggested,
             "suggested_truncates": truncation(all_tokens, suggested),
         },
@@ -114,27 +127,21 @@ def build_overview(recipe) -> tuple[dict, dict[str, bytes]]:
     total = len(all_tokens)
     pictures = {
         "class_distribution.png": plots.class_distribution_png(
-            counts, label_names, f"Texts per label in each split ({recipe.name}, {total} texts)"),
+            counts, label_names, f"Texts per label in each split ({recipe.name}, {total} texts)"
+        ),
         "words_per_text.png": plots.histograms_by_class_png(
-            by_class["words"], f"Words per text, by label (all splits, {total} texts)", "words (split on whitespace)"),
+            by_class["words"], f"Words per text, by label (all splits, {total} texts)", "words (split on whitespace)"
+        ),
         "tokens_per_text.png": plots.histograms_by_class_png(
             by_class["tokens"],
             f"Tokens per text, by label (all splits, {total} texts): max_length {max_length} truncates "
             f"{overview['max_length']['truncated']['share']:.1%}",
-            "tokens, special tokens included", limit=max_length, limit_label=f"max_length {max_length}"),
+            "tokens, special tokens included",
+            limit=max_length,
+            limit_label=f"max_length {max_length}",
+        ),
     }
     return overview, pictures
-
-
-def _model_config(checkpoint: str):
-    from transformers import AutoConfig
-
-    from kerasft.model import is_local
-
-    try:
-        return AutoConfig.from_pretrained(str(Path(checkpoint).expanduser()) if is_local(checkpoint) else checkpoint)
-    except (OSError, ValueError):  # no usable config.json: the tokenizer's limit (and 512) decide
-        return None
 
 
 def _split_facts(texts: list[str], labels: list[str], dropped: int, tokens: np.ndarray, max_length: int) -> dict:
@@ -189,49 +196,66 @@ def _warnings(overview: dict) -> list[str]:
     for pair, shared in overview["in_several_splits"].items():
         if shared["texts"]:
             first, second = pair.split("&")
-            notes.append(f"texts in both {first} and {second}: {shared['texts']} ({second} figures will flatter the model)")
+            notes.append(
+                f"texts in both {first} and {second}: {shared['texts']} ({second} figures will flatter the model)"
+            )
     ratio = overview["imbalance_ratio"].get("train")
     if ratio is not None and ratio >= 3:
-        notes.append(f"train is imbalanced ({ratio:g}:1 between the largest and smallest class): watch macro F1, not only accuracy")
+        notes.append(
+            f"train is imbalanced ({ratio:g}:1 between the largest and smallest class): watch macro F1, not only accuracy"
+        )
     cut = overview["max_length"]["truncated"]
     if cut["share"] > 1 - COVERAGE:
-        notes.append(f"max_length {cut['max_length']} truncates {cut['share']:.1%} of texts; "
-                     f"model.max_length={overview['max_length']['suggested']} would truncate "
-                     f"{overview['max_length']['suggested_truncates']['share']:.1%}")
+        notes.append(
+            f"max_length {cut['max_length']} truncates {cut['share']:.1%} of texts; "
+            f"model.max_length={overview['max_length']['suggested']} would truncate "
+            f"{overview['max_length']['suggested_truncates']['share']:.1%}"
+        )
     return notes
 
 
-def write_overview(recipe, output_dir: Path) -> tuple[Path, dict]:
+def write_overview(session, output_dir: Path) -> tuple[Path, dict]:
     """Builds the overview and writes it into a new folder ``output_dir/inspect-<recipe>-<timestamp>``."""
-    from kerasft.files import create_run_dir, write_atomic, write_json
+    from kerasft.rundir import RunDir
 
-    overview, pictures = build_overview(recipe)  # everything that can fail does so before the folder exists
-    folder = create_run_dir(output_dir, None, f"inspect-{recipe.name}")
+    overview, pictures = build_overview(session)  # everything that can fail does so before the folder exists
+    folder = RunDir.create(output_dir, None, f"inspect-{session.requested.name}")
     for name, png in pictures.items():
-        write_atomic(folder / name, png)
-    write_json(folder / OVERVIEW_FILE, overview | {"files": sorted([OVERVIEW_FILE, *pictures])})
-    return folder, overview
+        folder.write(name, png)
+    folder.write_json(OVERVIEW_FILE, overview | {"files": sorted([OVERVIEW_FILE, *pictures])})
+    return folder.path, overview
 
 
 def format_summary(overview: dict, folder: Path) -> str:
     """The compact text `kerasft inspect` prints."""
     splits, labels = overview["splits"], overview["labels"]
     names = list(splits)
-    lines = [f"kerasft inspect: {overview['recipe']}: {sum(s['texts'] for s in splits.values())} texts, {len(labels)} labels"]
+    lines = [
+        f"kerasft inspect: {overview['recipe']}: {sum(s['texts'] for s in splits.values())} texts, {len(labels)} labels"
+    ]
     width = max(12, *map(len, labels))
     lines.append(f"  {'label':<{width}}" + "".join(f"{name:>12}" for name in names))
     for label in labels:
-        lines.append(f"  {label:<{width}}" + "".join(
-            f"{overview['class_counts'][name][label]:>7} {overview['class_shares'][name][label]:>4.0%}" for name in names))
+        lines.append(
+            f"  {label:<{width}}"
+            + "".join(
+                f"{overview['class_counts'][name][label]:>7} {overview['class_shares'][name][label]:>4.0%}"
+                for name in names
+            )
+        )
     lines.append(f"  {'texts':<{width}}" + "".join(f"{splits[name]['texts']:>12}" for name in names))
     for key, title in (("empty_texts_dropped", "empty"), ("duplicate_texts", "duplicates")):
         lines.append(f"  {title:<{width}}" + "".join(f"{splits[name][key]:>12}" for name in names))
     words, tokens, cut = overview["words_per_text"]["all"], overview["tokens_per_text"]["all"], overview["max_length"]
     lines.append(f"  words per text:  median {words['p50']}, p95 {words['p95']}, max {words['max']}")
-    lines.append(f"  tokens per text: median {tokens['p50']}, p90 {tokens['p90']}, p95 {tokens['p95']}, p99 {tokens['p99']}, max {tokens['max']}")
+    lines.append(
+        f"  tokens per text: median {tokens['p50']}, p90 {tokens['p90']}, p95 {tokens['p95']}, p99 {tokens['p99']}, max {tokens['max']}"
+    )
     source = "recipe" if cut["recipe"] is not None else "model limit"
-    lines.append(f"  max_length {cut['used']} ({source}) truncates {cut['truncated']['share']:.1%} of texts "
-                 f"({cut['truncated']['texts']}); suggested max_length {cut['suggested']} truncates {cut['suggested_truncates']['share']:.1%}")
+    lines.append(
+        f"  max_length {cut['used']} ({source}) truncates {cut['truncated']['share']:.1%} of texts "
+        f"({cut['truncated']['texts']}); suggested max_length {cut['suggested']} truncates {cut['suggested_truncates']['share']:.1%}"
+    )
     shared = ", ".join(f"{pair} {found['texts']}" for pair, found in overview["in_several_splits"].items())
     lines.append(f"  texts in more than one split: {shared}")
     lines += [f"  warning: {note}" for note in overview["warnings"]]

@@ -54,7 +54,10 @@ def confusion_matrix_png(matrix: np.ndarray, label_names: list[str], where: str,
     normalised = np.divide(matrix, rows, out=np.zeros(matrix.shape, dtype=float), where=rows > 0)
     counts_format = "d" if np.issubdtype(matrix.dtype, np.integer) else ".0f"
     font = {"fontsize": 10 if count <= 10 else 8 if count <= 20 else 6}
-    panels = ((axes[0], matrix, "counts", counts_format), (axes[1], normalised, "share of each true label (rows sum to 1)", ".2f"))
+    panels = (
+        (axes[0], matrix, "counts", counts_format),
+        (axes[1], normalised, "share of each true label (rows sum to 1)", ".2f"),
+    )
     for axis, values, title, fmt in panels:
         display = ConfusionMatrixDisplay(values, display_labels=label_names)
         display.plot(ax=axis, cmap="Blues", values_format=fmt, colorbar=False, text_kw=font)
@@ -64,18 +67,26 @@ def confusion_matrix_png(matrix: np.ndarray, label_names: list[str], where: str,
     return to_png(figure, dpi)
 
 
-def learning_curves_png(train: list[dict], validation: list[dict], kept_epoch: int | None, title: str, kept_label: str | None = None) -> bytes:
+def learning_curves_png(
+    train: list[dict], validation: list[dict], kept_epoch: int | None, title: str, kept_label: str | None = None
+) -> bytes:
     """Loss, accuracy and macro F1 per epoch, train vs validation; a dotted line marks the epoch whose weights were kept.
 
     ``train`` and ``validation`` are per-epoch records, ``[{"epoch": 1, "loss": ..., "accuracy": ...}, ...]``.
     """
     plt = _pyplot()
-    panels = [(key, name) for key, name in (("loss", "Loss"), ("accuracy", "Accuracy"), ("macro_f1", "Macro F1"))
-              if any(key in record for record in train + validation)]
+    panels = [
+        (key, name)
+        for key, name in (("loss", "Loss"), ("accuracy", "Accuracy"), ("macro_f1", "Macro F1"))
+        if any(key in record for record in train + validation)
+    ]
     figure, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.0), layout="constrained", squeeze=False)
     epochs = [record["epoch"] for record in train]
     for axis, (key, name) in zip(axes[0], panels):
-        for records, label, colour, style in ((train, "train", TRAIN_COLOUR, "o-"), (validation, "validation", VALIDATION_COLOUR, "s--")):
+        for records, label, colour, style in (
+            (train, "train", TRAIN_COLOUR, "o-"),
+            (validation, "validation", VALIDATION_COLOUR, "s--"),
+        ):
             points = [(record["epoch"], record[key]) for record in records if key in record]
             if points:
                 axis.plot(*zip(*points), style, color=colour, label=label)
@@ -101,7 +112,9 @@ def class_distribution_png(counts: dict[str, dict[str, int]], label_names: list[
     splits = list(counts)
     height = max(2.6, 0.32 * len(label_names) + 1.4)
     width = 4.2 + 0.06 * max(map(len, label_names))
-    figure, axes = plt.subplots(1, len(splits), figsize=(width * len(splits), height), layout="constrained", sharey=True, squeeze=False)
+    figure, axes = plt.subplots(
+        1, len(splits), figsize=(width * len(splits), height), layout="constrained", sharey=True, squeeze=False
+    )
     positions = np.arange(len(label_names))
     for axis, split in zip(axes[0], splits):
         values = np.array([counts[split].get(name, 0) for name in label_names])
@@ -119,7 +132,9 @@ def class_distribution_png(counts: dict[str, dict[str, int]], label_names: list[
     return to_png(figure)
 
 
-def histograms_by_class_png(values_by_class: dict[str, list[int]], title: str, xlabel: str, limit: int | None = None, limit_label: str = "") -> bytes:
+def histograms_by_class_png(
+    values_by_class: dict[str, list[int]], title: str, xlabel: str, limit: int | None = None, limit_label: str = ""
+) -> bytes:
     """A histogram per class on shared axes, the median marked; ``limit`` draws a red dashed line (e.g. max_length).
 
     When a few very long texts would squash the rest, the x axis stops after the 99.5th percentile
@@ -127,7 +142,9 @@ def histograms_by_class_png(values_by_class: dict[str, list[int]], title: str, x
     """
     plt = _pyplot()
     names = list(values_by_class)
-    everything = np.concatenate([np.asarray(values, dtype=float) for values in values_by_class.values()] or [np.zeros(0)])
+    everything = np.concatenate(
+        [np.asarray(values, dtype=float) for values in values_by_class.values()] or [np.zeros(0)]
+    )
     top = float(everything.max()) if everything.size else 1.0
     cut = float(np.percentile(everything, 99.5)) if everything.size else top
     right = max(cut if top > 2 * cut else top, limit or 0) + 1
@@ -136,8 +153,14 @@ def histograms_by_class_png(values_by_class: dict[str, list[int]], title: str, x
     columns = len(names) if len(names) <= 4 else min(6, math.ceil(math.sqrt(1.5 * len(names))))
     rows = math.ceil(len(names) / columns)
     panel = (3.4, 2.3) if len(names) <= 16 else (2.6, 1.8)
-    figure, axes = plt.subplots(rows, columns, figsize=(panel[0] * columns, panel[1] * rows + 0.9),
-                                layout="constrained", sharex=True, squeeze=False)
+    figure, axes = plt.subplots(
+        rows,
+        columns,
+        figsize=(panel[0] * columns, panel[1] * rows + 0.9),
+        layout="constrained",
+        sharex=True,
+        squeeze=False,
+    )
     for index, axis in enumerate(axes.flat):
         if index >= len(names):  # an empty slot in the last row: the panel above it shows the x axis
             axis.set_visible(False)
@@ -153,7 +176,9 @@ def histograms_by_class_png(values_by_class: dict[str, list[int]], title: str, x
             axis.axvline(median, color="black", linewidth=1, label=f"median {median:g}")
         if limit is not None:
             axis.axvline(limit, color="red", linestyle="--", linewidth=1.2, label=limit_label or f"{limit}")
-        axis.set_title(f"{name} ({values.size} texts{f'; {off} over {bins[-1]:.0f} in the last bar' if off else ''})", fontsize=9)
+        axis.set_title(
+            f"{name} ({values.size} texts{f'; {off} over {bins[-1]:.0f} in the last bar' if off else ''})", fontsize=9
+        )
         axis.legend(fontsize=7, loc="upper right")
         axis.tick_params(labelsize=8)
         axis.yaxis.get_major_locator().set_params(integer=True)  # counts of texts: no 0.5 ticks

@@ -14,23 +14,21 @@ and adds compilation for every new batch shape.
 
 The policy is global in Keras and must be set before the model is built::
 
-    settings = choose(recipe.train, strategy)   # {"mixed_precision": "mixed_float16", "jit_compile": True, ...}
-    apply(settings)
-    with strategy.scope():
-        model = build_classifier(...)
-        keep_logits_float32(model)
-    ...
-    reset()   # evaluation and export run in float32
+    settings = choose(recipe.train, "CPU")   # Precision(policy="mixed_bfloat16", jit_compile=False, ...)
+    with settings.applied():                             # float32 again afterwards: evaluation and export run in it
+        with strategy.scope():
+            model = build_classifier(...)
+            keep_logits_float32(model)
 """
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kerasft.errors import UserError
 
-POLICIES = ("auto", "off", "mixed_float16", "mixed_bfloat16")
-JIT = ("auto", "on", "off")
 HEAD_NAMES = ("classifier", "score", "logits_proj", "sequence_summary")  # the classification heads of HF TF models
 
 
@@ -47,14 +45,34 @@ def cpu_supports_bfloat16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
-def choose(train_config, strategy) -> dict:
-    """The run's precision policy and XLA setting, from the recipe and the kind of device the replicas run on."""
-    from kerasft.strategy import device_kind
+@dataclass(frozen=True)
+class Precision:
+    """A run's compute dtype policy and XLA setting, and why (``notes``: warnings worth printing)."""
 
-    kind = device_kind(strategy)
+    policy: str  # a Keras dtype policy: float32, mixed_float16, mixed_bfloat16
+    jit_compile: bool
+    device_kind: str  # CPU, GPU or TPU: what the replicas run on
+    notes: tuple[str, ...] = field(default=())
+
+    @contextlib.contextmanager
+    def applied(self):
+        """Keras' global dtype policy set to ``policy`` for the layers built inside; float32 again after."""
+        import tf_keras as keras
+
+        keras.mixed_precision.set_global_policy(self.policy)
+        try:
+            yield self
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+
+
+def choose(train_config, kind: str) -> Precision:
+    """The run's precision policy and XLA setting, from the recipe and the kind of device (CPU, GPU, TPU) the replicas run on."""
     requested = train_config.mixed_precision
     if requested == "auto":
-        policy = {"GPU": "mixed_float16", "TPU": "mixed_bfloat16"}.get(kind) or ("mixed_bfloat16" if cpu_supports_bfloat16() else "float32")
+        policy = {"GPU": "mixed_float16", "TPU": "mixed_bfloat16"}.get(kind) or (
+            "mixed_bfloat16" if cpu_supports_bfloat16() else "float32"
+        )
     elif requested == "off":
         policy = "float32"
     else:
@@ -66,21 +84,7 @@ def choose(train_config, strategy) -> dict:
         notes.append("mixed_float16 on a CPU is emulated and slow; mixed_bfloat16 or off suit CPUs")
     jit = train_config.jit_compile
     jit_compile = kind in ("GPU", "TPU") if jit == "auto" else jit == "on"
-    return {"mixed_precision": policy, "jit_compile": jit_compile, "device_kind": kind, "notes": notes}
-
-
-def apply(settings: dict) -> None:
-    """Sets Keras' global dtype policy; layers built afterwards compute in it."""
-    import tf_keras as keras
-
-    keras.mixed_precision.set_global_policy(settings["mixed_precision"])
-
-
-def reset() -> None:
-    """Back to float32 for whatever is built next (evaluation and export copies)."""
-    import tf_keras as keras
-
-    keras.mixed_precision.set_global_policy("float32")
+    return Precision(policy, jit_compile, kind, tuple(notes))
 
 
 def keep_logits_float32(model) -> None:
@@ -96,16 +100,10 @@ def keep_logits_float32(model) -> None:
         return
     heads = [getattr(model, name) for name in HEAD_NAMES if isinstance(getattr(model, name, None), keras.layers.Layer)]
     if not heads:
-        raise UserError(f"{type(model).__name__} has no classification head kerasft knows ({', '.join(HEAD_NAMES)}); set train.mixed_precision=off")
+        raise UserError(
+            f"{type(model).__name__} has no classification head kerasft knows ({', '.join(HEAD_NAMES)}); set train.mixed_precision=off"
+        )
     policy = keras.mixed_precision.Policy("float32")
     for head in heads:
         for layer in [head, *head._flatten_layers(include_self=False)]:
             layer._set_dtype_policy(policy)
-
-
-def validate(train_config) -> None:
-    """The recipe's choices, checked with the rest of the recipe."""
-    if train_config.mixed_precision not in POLICIES:
-        raise UserError(f"train.mixed_precision must be one of {', '.join(POLICIES)}, got {train_config.mixed_precision!r}")
-    if train_config.jit_compile not in JIT:
-        raise UserError(f"train.jit_compile must be one of {', '.join(JIT)}, got {train_config.jit_compile!r}")

@@ -28,9 +28,31 @@ from pathlib import Path
 
 from kerasft.errors import UserError
 
-
+# Every field that takes one of a few words, and those words: the one list that validation,
+# error messages and the modules acting on the choice (strategy, precision, monitor) share.
+EMPTY_TEXTS = ("drop", "error")
+STRATEGIES = ("auto", "default", "one-device", "mirrored", "multi-worker", "tpu")
+MIXED_PRECISION = ("auto", "off", "mixed_float16", "mixed_bfloat16")
+JIT_COMPILE = ("auto", "on", "off")
 EARLY_STOPPING_METRICS = ("val_loss", "val_accuracy", "val_macro_f1")
-EMPTY_TEXTS = ("drop", "error")  # data.empty_texts
+POSITIVE = (
+    "train.epochs",
+    "train.batch_size",
+    "train.learning_rate",
+    "train.keep_checkpoints",
+    "model.max_length",
+    "data.train_samples",
+    "data.validation_samples",
+    "data.test_samples",
+)
+FRACTIONS = ("data.validation_fraction", "data.test_fraction")  # strictly between 0 and 1
+CHOICES = {
+    "data.empty_texts": EMPTY_TEXTS,
+    "train.strategy": STRATEGIES,
+    "train.mixed_precision": MIXED_PRECISION,
+    "train.jit_compile": JIT_COMPILE,
+    "train.early_stopping_metric": EARLY_STOPPING_METRICS,  # or None
+}
 
 
 @dataclass
@@ -69,11 +91,15 @@ class TrainConfig:
     keep_checkpoints: int = 2  # checkpoints kept in <run>/checkpoints, newest first
     early_stopping_metric: str | None = None  # "val_loss", "val_accuracy" or "val_macro_f1"; None: run every epoch
     early_stopping_patience: int = 2  # epochs without improvement before stopping; the best epoch's weights are kept
-    strategy: str = "auto"  # tf.distribute strategy: auto, default, one-device, mirrored, multi-worker, tpu (--strategy overrides)
+    strategy: str = (
+        "auto"  # tf.distribute strategy: auto, default, one-device, mirrored, multi-worker, tpu (--strategy overrides)
+    )
     scale_learning_rate: bool = False  # True: learning_rate x number of replicas (the linear scaling rule)
     mixed_precision: str = "auto"  # auto (GPU: mixed_float16; TPU and bf16-capable CPU: mixed_bfloat16; else off), off, mixed_float16, mixed_bfloat16
     jit_compile: str = "auto"  # XLA: auto (on for GPUs and TPUs, off on CPUs), on, off
-    backup_every_steps: int = 200  # <run>/backup is saved every N steps for `kerasft run --resume`; 0: at each epoch's end
+    backup_every_steps: int = (
+        200  # <run>/backup is saved every N steps for `kerasft run --resume`; 0: at each epoch's end
+    )
 
 
 @dataclass
@@ -90,7 +116,7 @@ class Recipe:
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "Recipe":
+    def from_dict(cls, values: dict) -> Recipe:
         """Rebuilds a recipe from ``to_dict()`` output (e.g. a run's recipe.json)."""
         recipe = cls()
         for key, value in _flatten(values):
@@ -122,7 +148,9 @@ def load_recipe(path: str | Path) -> Recipe:
     """Runs a recipe file and returns the ``recipe`` object it defines."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"recipe file not found: {path} (give the path to a .py file that defines `recipe = Recipe(...)`)")
+        raise UserError(
+            f"recipe file not found: {path} (give the path to a .py file that defines `recipe = Recipe(...)`)"
+        )
     spec = importlib.util.spec_from_file_location(f"kerasft_recipe_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     try:
@@ -185,13 +213,26 @@ def _known_type(key: str):
     return types_by_key[key]
 
 
-def _set_field(recipe: Recipe, key: str, value) -> None:
-    _known_type(key)
+def _owner(recipe: Recipe, key: str) -> tuple[object, str]:
+    """The config object holding a dotted key (``train.epochs`` -> ``(recipe.train, "epochs")``)."""
     *parents, leaf = key.split(".")
     target = recipe
     for parent in parents:
         target = getattr(target, parent)
-    setattr(target, leaf, value)
+        if not dataclasses.is_dataclass(target):
+            raise UserError(
+                f"recipe field {parent!r} must be a {parent.capitalize()}Config, got {type(target).__name__}"
+            )
+    return target, leaf
+
+
+def _set_field(recipe: Recipe, key: str, value) -> None:
+    _known_type(key)
+    setattr(*_owner(recipe, key), value)
+
+
+def _get_field(recipe: Recipe, key: str):
+    return getattr(*_owner(recipe, key))
 
 
 def _is_optional(hint) -> bool:
@@ -226,57 +267,37 @@ def _matches(value, hint) -> bool:
 
 def validate(recipe: Recipe) -> None:
     """Checks every field's type and the ranges that would otherwise fail deep inside training."""
-    for key in field_types():
-        *parents, leaf = key.split(".")
-        target = recipe
-        for parent in parents:
-            target = getattr(target, parent)
-            if not dataclasses.is_dataclass(target):
-                raise UserError(f"recipe field {parent!r} must be a {parent.capitalize()}Config, got {type(target).__name__}")
-        value = getattr(target, leaf)
-        if not _matches(value, field_types()[key]):
-            raise UserError(f"recipe field {key} = {value!r}: expected {_type_name(field_types()[key])}")
-    positive = {
-        "train.epochs": recipe.train.epochs,
-        "train.batch_size": recipe.train.batch_size,
-        "train.learning_rate": recipe.train.learning_rate,
-        "train.keep_checkpoints": recipe.train.keep_checkpoints,
-        "model.max_length": recipe.model.max_length,
-        "data.train_samples": recipe.data.train_samples,
-        "data.validation_samples": recipe.data.validation_samples,
-        "data.test_samples": recipe.data.test_samples,
-    }
-    for key, value in positive.items():
+    for key, hint in field_types().items():
+        value = _get_field(recipe, key)
+        if not _matches(value, hint):
+            raise UserError(f"recipe field {key} = {value!r}: expected {_type_name(hint)}")
+    for key in POSITIVE:
+        value = _get_field(recipe, key)
         if value is not None and value <= 0:
             raise UserError(f"{key} must be greater than 0, got {value}")
-    for key in ("data.validation_fraction", "data.test_fraction"):
-        value = getattr(recipe.data, key.split(".")[1])
+    for key in FRACTIONS:
+        value = _get_field(recipe, key)
         if not 0 < value < 1:
             raise UserError(f"{key} must be between 0 and 1, got {value}")
-    if recipe.data.empty_texts not in EMPTY_TEXTS:
-        raise UserError(f"data.empty_texts must be one of {', '.join(EMPTY_TEXTS)}, got {recipe.data.empty_texts!r}")
+    for key, allowed in CHOICES.items():
+        value = _get_field(recipe, key)
+        if value is not None and value not in allowed:
+            optional = " (or none)" if _is_optional(field_types()[key]) else ""
+            raise UserError(f"{key} must be one of {', '.join(allowed)}{optional}, got {value!r}")
     if recipe.model.max_length is not None and recipe.model.max_length < 3:
-        raise UserError(f"model.max_length must be at least 3 (room for [CLS], a token and [SEP]), got {recipe.model.max_length}")
-    if recipe.train.early_stopping_metric not in (None, *EARLY_STOPPING_METRICS):
-        raise UserError(f"train.early_stopping_metric must be one of {', '.join(EARLY_STOPPING_METRICS)} (or none), got {recipe.train.early_stopping_metric!r}")
+        raise UserError(
+            f"model.max_length must be at least 3 (room for [CLS], a token and [SEP]), got {recipe.model.max_length}"
+        )
     if recipe.train.early_stopping_patience < 0:
         raise UserError(f"train.early_stopping_patience must be 0 or more, got {recipe.train.early_stopping_patience}")
-    _validate_distribution(recipe.train)
+    if recipe.train.backup_every_steps < 0:
+        raise UserError(
+            f"train.backup_every_steps must be 0 (back up at each epoch's end) or more, got {recipe.train.backup_every_steps}"
+        )
     if not recipe.data.hub and not recipe.data.train:
         raise UserError("the recipe names no data: set data.hub=<dataset id> or data.train=<file>")
     if not recipe.name or "/" in recipe.name:
         raise UserError(f"recipe name {recipe.name!r} must be non-empty and contain no '/'")
-
-
-def _validate_distribution(train: TrainConfig) -> None:
-    from kerasft import precision
-    from kerasft.strategy import STRATEGIES
-
-    if train.strategy not in STRATEGIES:
-        raise UserError(f"train.strategy must be one of {', '.join(STRATEGIES)}, got {train.strategy!r}")
-    if train.backup_every_steps < 0:
-        raise UserError(f"train.backup_every_steps must be 0 (back up at each epoch's end) or more, got {train.backup_every_steps}")
-    precision.validate(train)
 
 
 def packaged_minilm() -> str:

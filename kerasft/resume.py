@@ -1,14 +1,16 @@
-"""Surviving faults: periodic backups, Ctrl-C that saves one, and ``kerasft run --resume RUN_DIR``.
+"""Surviving faults: periodic backups, Ctrl-C and SIGTERM that save one, and ``kerasft run --resume RUN_DIR``.
 
-A run backs up its whole training state (weights, optimizer, epoch and step) to ``<run>/backup``
-every ``train.backup_every_steps`` steps with Keras' `BackupAndRestore`; Ctrl-C lets the step in
-progress finish, backs up, and prints the command that resumes. ``--resume RUN_DIR`` builds the
-same model from the recipe stored in ``RUN_DIR/recipe.json``; `BackupAndRestore` restores the
-state, and the input pipeline starts at the first batch not yet trained on (see
-kerasft.pipeline), so the resumed run ends with the same number of steps, and on the same data,
-as an uninterrupted one. When `fit` completes, ``<run>/trained`` gets the final weights and only
-then is the backup deleted, so a run interrupted during evaluation or export resumes there
-without training again. A complete run deletes both.
+A run backs up its whole training state to ``<run>/backup`` every ``train.backup_every_steps``
+steps with Keras' `BackupAndRestore`, extended (`BackupAndRestore` below) to save what Keras leaves
+out: the state of every dropout layer's random generator and the epoch's running metrics. Ctrl-C
+lets the step in progress finish, backs up, and prints the command that resumes. ``--resume RUN_DIR``
+builds the same model from the recipe stored in ``RUN_DIR/recipe.json``; the backup restores the
+weights, the optimizer, the dropout generators and the cut epoch's metrics, and the input pipeline
+starts at the first batch not yet trained on (the data order is a function of the seed and the
+epoch: kerasft.batching), so the resumed run draws the same dropout masks on the same batches
+and ends with the uninterrupted run's weights and per-epoch figures. When `fit` completes,
+``<run>/trained`` gets the final weights and only then is the backup deleted, so a run
+interrupted during evaluation or export resumes there without training again.
 
 In a multi-worker run every worker backs up (the chief to ``<run>/backup``, the others to
 temporary folders Keras deletes), every worker is restarted with the same ``--resume``, and all
@@ -18,98 +20,219 @@ of them restore from the chief's backup: ``--output-dir`` must be on a filesyste
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+
+import tensorflow as tf
+import tf_keras as keras
 
 from kerasft.errors import UserError
 from kerasft.files import write_json
+from kerasft.metrics import running_metrics
+from kerasft.rundir import RunDir, is_disk_full
 
-BACKUP = "backup"  # BackupAndRestore's folder: <run>/backup/chief/ckpt-N
-TRAINED = "trained"  # <run>/trained/model.*: the weights `fit` ended with (removed when the run completes)
-HISTORY = "history.json"  # every finished epoch's logs, so a resumed run reports all epochs
-STEPS = "steps.json"  # the optimizer's step count when training ended
+STEPS = "steps.json"  # in <run>/trained: the optimizer's step count when training ended
 
 
-def resume_command(run_dir: Path, devices: str | None = None) -> str:
+def resume_command(run_dir: RunDir, devices: str | None = None) -> str:
     """The command that continues ``run_dir``, e.g. ``kerasft run --resume /abs/runs/tiny-1 --devices cpu:2``."""
-    command = ["kerasft", "run", "--resume", shlex.quote(str(Path(run_dir).resolve()))]
+    command = ["kerasft", "run", "--resume", shlex.quote(str(run_dir.path.resolve()))]
     if devices:
         command += ["--devices", devices]
     return " ".join(command)
 
 
-def load_run(run_dir: Path) -> tuple[dict, dict]:
-    """The stored recipe (as a dict) and run manifest of ``run_dir``, or a UserError saying why it cannot resume."""
-    from kerasft.runner import RECIPE_FILE
-
-    if not (run_dir / RECIPE_FILE).is_file():
-        raise UserError(f"--resume {run_dir}: not a kerasft run directory (no {RECIPE_FILE}); give the folder a run printed or `kerasft runs` lists")
-    stored = json.loads((run_dir / RECIPE_FILE).read_text())
-    return {key: value for key, value in stored.items() if key != "run"}, stored.get("run", {})
+# --- what Keras' BackupAndRestore leaves out -------------------------------------------------------------------------
 
 
-def check_resumable(run_dir: Path) -> dict:
-    """The run's status.json, after checking that the run is neither complete nor still running here."""
-    from kerasft.runner import STATUS_FILE
+def dropout_generators(model) -> list:
+    """The random generators of the model's Keras random layers (dropout), in layer order.
 
-    path = run_dir / STATUS_FILE
-    status = json.loads(path.read_text()) if path.is_file() else {}
-    if status.get("state") == "complete":
-        raise UserError(f"--resume {run_dir}: that run is complete; there is nothing to resume (start a new run, or `kerasft export` it again)")
-    if process_state(status) == "alive":
-        raise UserError(f"--resume {run_dir}: that run is still running (process {status['pid']}); stop it first, or wait for it")
-    return status
-
-
-def process_state(status: dict) -> str | None:
-    """For a status.json saying "running" on this host: "alive" if its process is, "gone" if it was killed; else None."""
-    pid = status.get("pid")
-    if status.get("state") != "running" or not pid or status.get("host") != socket.gethostname():
-        return None
-    return "alive" if _alive(int(pid)) else "gone"
+    Keras keeps them out of checkpoints on purpose (their state is not a weight); a resumable run
+    needs them in its backup. They exist once the model is built with
+    ``keras.backend.experimental.enable_tf_random_generator()`` on (kerasft.session does that).
+    """
+    return [
+        layer._random_generator._generator
+        for layer in model._flatten_layers()  # noqa: SLF001 (no public accessor)
+        if getattr(getattr(layer, "_random_generator", None), "_generator", None) is not None
+    ]
 
 
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+class BackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore, whose backups also hold the dropout generators' state and the epoch's running metrics.
+
+    Keras restores weights, optimizer, epoch and step, but draws new dropout masks and counts the
+    resumed epoch's figures from the restart. Both are added to Keras' own checkpoint object, so
+    they are saved with every backup (and by `SaveOnInterrupt`) and restored with it. Keras resets
+    its metrics at each epoch's start only once it has built them, in the first step: the cut
+    epoch's restored figures are kept and go on counting (tests/test_distributed.py checks the
+    resumed run's per-epoch figures against an uninterrupted run's). The backup is not deleted
+    when `fit` ends, but once `TrainingState.save_trained` has written the final weights: no
+    moment without one or the other.
+    """
+
+    def __init__(self, backup_dir: Path, save_freq: int):
+        super().__init__(str(backup_dir), save_freq=save_freq, delete_checkpoint=False)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)  # creates Keras' checkpoint and restores the latest backup, if any
+        checkpoint = self._training_state.read_checkpoint_manager.checkpoint
+        # attached after the restore: TensorFlow restores objects attached later from the same checkpoint (deferred restoration)
+        checkpoint.kerasft_dropout = dropout_generators(self.model)
+        checkpoint.kerasft_metrics = running_metrics(self.model)
 
 
-def backup_callback(run_dir: Path, every_steps: int, steps_per_epoch: int):
-    """Keras' BackupAndRestore in ``<run>/backup``, saving every ``every_steps`` steps (0: at each epoch's end)."""
-    import tf_keras as keras
-
-    # Not deleted when fit ends, but once save_trained has written the final weights: no moment without one or the other.
-    return keras.callbacks.BackupAndRestore(str(run_dir / BACKUP), save_freq=every_steps or steps_per_epoch, delete_checkpoint=False)
+# --- the state of an unfinished run ----------------------------------------------------------------------------------
 
 
-def backup_position(run_dir: Path, steps_per_epoch: int) -> tuple[int, int] | None:
-    """``(epoch, step)`` where training resumes from ``<run>/backup`` (Keras' own rule), or None without a backup."""
-    import tensorflow as tf
+@dataclass(frozen=True)
+class Position:
+    """Where a resumed run continues: the epoch and step (from 0) of its first batch, and the optimizer's step count."""
 
-    latest = tf.train.latest_checkpoint(str(run_dir / BACKUP / "chief"))
-    if not latest:
-        return None
-    reader = tf.train.load_checkpoint(latest)
-    epoch = int(reader.get_tensor("ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE"))
-    batch = int(reader.get_tensor("ckpt_saved_batch/.ATTRIBUTES/VARIABLE_VALUE"))
-    if batch < 0:
-        return None
-    return (epoch + 1, 0) if batch == steps_per_epoch - 1 else (epoch, batch + 1)
+    epoch: int
+    step: int
+    optimizer_step: int
+
+
+class TrainingState:
+    """What lets an unfinished run continue, kept in its run directory: the backup, every finished epoch's logs
+    (``history.json``) and, once `fit` is done, the final weights (``trained/``). Only the chief writes."""
+
+    def __init__(self, run_dir: RunDir, chief: bool):
+        self.run_dir, self.chief = run_dir, chief
+        self.backup_dir = run_dir / RunDir.BACKUP
+        self.trained_dir = run_dir / RunDir.TRAINED
+        self.history_file = run_dir / RunDir.HISTORY
+        self.interrupted_at: tuple[int, int] | None = None  # (epoch, step) where Ctrl-C or SIGTERM backed up
+
+    def backup_callback(self, every_steps: int, steps_per_epoch: int) -> BackupAndRestore:
+        """Backs up every ``every_steps`` steps (0: at each epoch's end)."""
+        return BackupAndRestore(self.backup_dir, every_steps or steps_per_epoch)
+
+    def position(self, steps_per_epoch: int) -> Position | None:
+        """Where training resumes from the backup (Keras' own rule), or None without one."""
+        latest = tf.train.latest_checkpoint(str(self.backup_dir / "chief"))
+        if not latest:
+            return None
+        reader = tf.train.load_checkpoint(latest)
+        epoch = int(reader.get_tensor("ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE"))
+        batch = int(reader.get_tensor("ckpt_saved_batch/.ATTRIBUTES/VARIABLE_VALUE"))
+        if batch < 0:
+            return None
+        # the optimizer's own counter (model/optimizer/iter, or one level down under a LossScaleOptimizer)
+        counters = sorted(
+            (
+                name
+                for name in reader.get_variable_to_shape_map()
+                if name.startswith("model/optimizer/") and name.endswith("/iter/.ATTRIBUTES/VARIABLE_VALUE")
+            ),
+            key=len,
+        )
+        optimizer_step = int(reader.get_tensor(counters[0])) if counters else epoch * steps_per_epoch + batch + 1
+        epoch, step = (epoch + 1, 0) if batch == steps_per_epoch - 1 else (epoch, batch + 1)
+        return Position(epoch, step, optimizer_step)
+
+    def history_callback(self):
+        """Records every finished epoch's logs in history.json, so a resumed run reports every epoch."""
+        state = self
+
+        class RecordEpochs(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                if state.chief:
+                    epochs = state.epochs()
+                    epochs[epoch + 1] = {"epoch": epoch + 1} | {
+                        key: float(value) for key, value in (logs or {}).items()
+                    }
+                    write_json(state.history_file, {"epochs": [epochs[number] for number in sorted(epochs)]})
+
+        return RecordEpochs()
+
+    def epochs(self) -> dict[int, dict]:
+        if not self.history_file.is_file():
+            return {}
+        return {int(entry["epoch"]): entry for entry in json.loads(self.history_file.read_text())["epochs"]}
+
+    def history(self, fitted: dict) -> dict[str, list]:
+        """Every epoch's logs, ``{"loss": [...], "val_loss": [...], ...}``: earlier sessions' and ``fitted`` (this one's `History.history`)."""
+        epochs = self.epochs() if self.chief else {}
+        if not epochs:
+            return fitted
+        keys = [key for key in epochs[max(epochs)] if key != "epoch"]
+        return {key: [epochs[number].get(key) for number in sorted(epochs)] for key in keys}
+
+    def trained(self) -> str | None:
+        """The final weights' checkpoint prefix, if training finished in an earlier session of this run."""
+        path = self.trained_dir / "model"
+        return str(path) if Path(f"{path}.index").is_file() else None
+
+    def trained_steps(self) -> int | None:
+        path = self.trained_dir / STEPS
+        return json.loads(path.read_text())["steps"] if path.is_file() else None
+
+    def save_trained(self, model) -> None:
+        """Writes the weights `fit` ended with (other workers write to a temporary folder, then drop it), then drops the backup."""
+        folder = self.trained_dir if self.chief else Path(tempfile.mkdtemp(prefix="kerasft-worker-"))
+        try:
+            tf.train.Checkpoint(model=model).write(str(folder / "model"))
+            if self.chief:
+                write_json(folder / STEPS, {"steps": int(model.optimizer.iterations.numpy())})
+                shutil.rmtree(self.backup_dir, ignore_errors=True)  # the final weights are safe: the backup has served
+        finally:
+            if not self.chief:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def restore_trained(self, model) -> None:
+        tf.train.Checkpoint(model=model).read(self.trained()).expect_partial()
+
+    def announce(self, position: Position | None, resumed: bool, steps_per_epoch: int) -> None:
+        """Says where a resumed run continues."""
+        name = self.run_dir.name
+        if self.trained():
+            print(
+                f"kerasft: resuming {name}: training had finished; restoring its final weights to evaluate and export"
+            )
+        elif position:
+            print(
+                f"kerasft: resuming {name} at epoch {position.epoch + 1}, step {position.step + 1} of {steps_per_epoch} (from {self.backup_dir})"
+            )
+        elif resumed:
+            print(f"kerasft: resuming {name}: no backup was saved yet; training from the start")
+
+    def stop_message(self, error: BaseException, stage: str, command: str, workers: int) -> str | None:
+        """What the log says when a run stops with an error or an interruption (a UserError or full disk say it in one line)."""
+        if isinstance(error, UserError) or is_disk_full(error):
+            return None
+        kind = "failed" if isinstance(error, Exception) else "interrupted"
+        where = " (on every worker)" if workers > 1 else ""
+        return f"\nkerasft: run {kind} during {stage}; {self.saved(stage)}. Resume with{where}:\n  {command}"
+
+    def saved(self, stage: str) -> str:
+        """What is safe after an interruption, for the message that says how to resume."""
+        if self.interrupted_at:
+            epoch, step = self.interrupted_at
+            return f"the training state is saved at epoch {epoch + 1}, step {step + 1}"
+        if stage != "train" or self.trained():
+            return "training had finished and its weights are saved"
+        if self.backup_dir.is_dir():
+            return f"its last backup is in {self.backup_dir}"
+        return "no backup was saved yet (resuming starts training again)"
+
+    def clean_up(self) -> None:
+        """After a complete run: the backup, the copy of the final weights and the epoch log are no longer needed."""
+        shutil.rmtree(self.backup_dir, ignore_errors=True)
+        shutil.rmtree(self.trained_dir, ignore_errors=True)
+        self.history_file.unlink(missing_ok=True)
+
+
+# --- signals -----------------------------------------------------------------------------------------------------------
 
 
 @contextmanager
@@ -155,7 +278,11 @@ class SaveOnInterrupt:
             raise KeyboardInterrupt
         self.requested = True
         name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-        print(f"\nkerasft: {name}: saving the training state after this step (Ctrl-C again stops at once)", file=sys.stderr, flush=True)
+        print(
+            f"\nkerasft: {name}: saving the training state after this step (Ctrl-C again stops at once)",
+            file=sys.stderr,
+            flush=True,
+        )
 
     @contextmanager
     def installed(self):
@@ -163,8 +290,6 @@ class SaveOnInterrupt:
             yield self
 
     def callback(self):
-        import tf_keras as keras
-
         saver = self
 
         class BackUpOnInterrupt(keras.callbacks.Callback):
@@ -173,94 +298,10 @@ class SaveOnInterrupt:
 
             def on_train_batch_end(self, batch, logs=None):
                 if saver.requested:
-                    self.model._training_state.back_up(epoch=self.epoch, batch=batch)  # BackupAndRestore's own state and files
+                    self.model._training_state.back_up(
+                        epoch=self.epoch, batch=batch
+                    )  # BackupAndRestore's own state and files
                     saver.saved_at = (self.epoch, batch)
                     raise KeyboardInterrupt
 
         return BackUpOnInterrupt()
-
-
-class EpochHistory:
-    """Every finished epoch's logs in ``<run>/history.json``, kept across resumptions (chief only)."""
-
-    def __init__(self, run_dir: Path, write: bool):
-        self.path = run_dir / HISTORY
-        self.write = write
-        self.first_step = None  # the optimizer's step count when `fit` began: 0, or the restored one
-
-    def load(self) -> dict[int, dict]:
-        if not self.path.is_file():
-            return {}
-        return {int(entry["epoch"]): entry for entry in json.loads(self.path.read_text())["epochs"]}
-
-    def callback(self):
-        import tf_keras as keras
-
-        recorder = self
-
-        class RecordEpochs(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):  # after BackupAndRestore's, which comes first
-                recorder.first_step = int(self.model.optimizer.iterations.numpy())
-
-            def on_epoch_end(self, epoch, logs=None):
-                if not recorder.write:
-                    return
-                epochs = recorder.load()
-                epochs[epoch + 1] = {"epoch": epoch + 1} | {key: float(value) for key, value in (logs or {}).items()}
-                write_json(recorder.path, {"epochs": [epochs[number] for number in sorted(epochs)]})
-
-        return RecordEpochs()
-
-    def merged(self, history):
-        """A History-like object with every epoch of the run, earlier sessions' included."""
-        epochs = self.load() if self.write else {}
-        if not epochs:
-            return history
-        keys = [key for key in epochs[max(epochs)] if key != "epoch"]
-
-        class Merged:
-            pass
-
-        merged = Merged()
-        merged.history = {key: [epochs[number].get(key) for number in sorted(epochs)] for key in keys}
-        merged.epoch = [number - 1 for number in sorted(epochs)]
-        return merged
-
-
-def save_trained(model, run_dir: Path, chief: bool) -> None:
-    """Writes the weights `fit` ended with to ``<run>/trained`` (other workers write to a temporary folder, then drop it)."""
-    import tensorflow as tf
-
-    folder = run_dir / TRAINED if chief else Path(tempfile.mkdtemp(prefix="kerasft-worker-"))
-    try:
-        tf.train.Checkpoint(model=model).write(str(folder / "model"))
-        if chief:
-            write_json(folder / STEPS, {"steps": int(model.optimizer.iterations.numpy())})
-            shutil.rmtree(run_dir / BACKUP, ignore_errors=True)  # the final weights are safe: the backup has served
-    finally:
-        if not chief:
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def trained_checkpoint(run_dir: Path) -> str | None:
-    """``<run>/trained/model`` if training finished in an earlier session of this run."""
-    path = run_dir / TRAINED / "model"
-    return str(path) if Path(f"{path}.index").is_file() else None
-
-
-def restore_trained(model, checkpoint: str) -> None:
-    import tensorflow as tf
-
-    tf.train.Checkpoint(model=model).read(checkpoint).expect_partial()
-
-
-def trained_steps(run_dir: Path) -> int | None:
-    path = run_dir / TRAINED / STEPS
-    return json.loads(path.read_text())["steps"] if path.is_file() else None
-
-
-def clean_up(run_dir: Path) -> None:
-    """After a complete run: the backup, the copy of the final weights and the epoch log are no longer needed."""
-    shutil.rmtree(run_dir / BACKUP, ignore_errors=True)
-    shutil.rmtree(run_dir / TRAINED, ignore_errors=True)
-    (run_dir / HISTORY).unlink(missing_ok=True)

@@ -23,8 +23,7 @@ import os
 import re
 
 from kerasft.errors import UserError
-
-STRATEGIES = ("auto", "default", "one-device", "mirrored", "multi-worker", "tpu")
+from kerasft.recipe import STRATEGIES
 
 _requested_devices: tuple[str, int] | None = None  # ("cpu", N) from --devices, applied once by apply_requested_devices
 _applied_devices: tuple[str, int] | None = None
@@ -34,7 +33,9 @@ def parse_devices(spec: str) -> tuple[str, int]:
     """``"cpu:4"`` -> ``("cpu", 4)``; anything else is a UserError."""
     match = re.fullmatch(r"\s*cpu\s*:\s*(\d+)\s*", spec or "", flags=re.IGNORECASE)
     if not match or not 1 <= int(match.group(1)) <= 64:
-        raise UserError(f"--devices {spec!r}: expected cpu:N with N from 1 to 64 (e.g. --devices cpu:2 splits the CPU into 2 logical devices)")
+        raise UserError(
+            f"--devices {spec!r}: expected cpu:N with N from 1 to 64 (e.g. --devices cpu:2 splits the CPU into 2 logical devices)"
+        )
     return "cpu", int(match.group(1))
 
 
@@ -62,7 +63,9 @@ def apply_requested_devices() -> None:
     try:
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)])
     except RuntimeError as error:  # TensorFlow had already initialised its devices
-        raise UserError(f"--devices cpu:{count} came too late: TensorFlow has already set up its devices ({error})") from None
+        raise UserError(
+            f"--devices cpu:{count} came too late: TensorFlow has already set up its devices ({error})"
+        ) from None
     _applied_devices = _requested_devices
 
 
@@ -81,7 +84,9 @@ def choose_strategy(name: str = "auto"):
         name = "multi-worker"
     if name == "multi-worker":  # before anything lists devices: collective ops are configured at TensorFlow's start
         if not os.environ.get("TF_CONFIG"):
-            raise UserError("--strategy multi-worker needs TF_CONFIG set on every worker (see docs/distributed.md); without it, use --strategy auto")
+            raise UserError(
+                "--strategy multi-worker needs TF_CONFIG set on every worker (see docs/distributed.md); without it, use --strategy auto"
+            )
         _check_tf_config()
         return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
@@ -96,7 +101,9 @@ def choose_strategy(name: str = "auto"):
         else:
             name = "default"
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy([device.name for device in gpus] if gpus else [device.name for device in cpus])
+        return tf.distribute.MirroredStrategy(
+            [device.name for device in gpus] if gpus else [device.name for device in cpus]
+        )
     if name == "one-device":
         return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else cpus[0].name)
     if name == "tpu":
@@ -125,7 +132,9 @@ def _tpu_strategy():
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
     except (ValueError, RuntimeError, tf.errors.OpError) as error:
-        raise UserError(f"--strategy tpu: no TPU found ({str(error).splitlines()[0]}); run on a TPU VM, or set TPU_NAME") from None
+        raise UserError(
+            f"--strategy tpu: no TPU found ({str(error).splitlines()[0]}); run on a TPU VM, or set TPU_NAME"
+        ) from None
     return tf.distribute.TPUStrategy(resolver)
 
 
@@ -134,7 +143,9 @@ def num_workers(strategy) -> int:
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)():
         return 1
-    return len(resolver.cluster_spec().as_dict().get("worker", [])) + len(resolver.cluster_spec().as_dict().get("chief", []))
+    return len(resolver.cluster_spec().as_dict().get("worker", [])) + len(
+        resolver.cluster_spec().as_dict().get("chief", [])
+    )
 
 
 def device_kind(strategy) -> str:
@@ -153,7 +164,9 @@ def per_replica_batch(strategy, global_batch: int) -> int:
     if global_batch % replicas:
         below = global_batch // replicas * replicas
         above = below + replicas
-        suggestion = f"train.batch_size={above}" if below == 0 else f"train.batch_size={below} or train.batch_size={above}"
+        suggestion = (
+            f"train.batch_size={above}" if below == 0 else f"train.batch_size={below} or train.batch_size={above}"
+        )
         raise UserError(
             f"train.batch_size={global_batch} is the global batch and does not divide across {replicas} replicas "
             f"({strategy_name(strategy)}); use a multiple of {replicas}, e.g. {suggestion}"
@@ -181,7 +194,10 @@ def describe(strategy) -> dict:
     except RuntimeError:  # the default strategy has no device list: it runs where TensorFlow places ops
         import tensorflow as tf
 
-        devices = [device.name for device in tf.config.list_logical_devices("GPU")[:1] or tf.config.list_logical_devices("CPU")[:1]]
+        devices = [
+            device.name
+            for device in tf.config.list_logical_devices("GPU")[:1] or tf.config.list_logical_devices("CPU")[:1]
+        ]
     return {
         "strategy": strategy_name(strategy),
         "replicas": strategy.num_replicas_in_sync,
@@ -194,21 +210,26 @@ def describe(strategy) -> dict:
 def strategy_name(strategy) -> str:
     """The public `tf.distribute` name of ``strategy``'s class (``MultiWorkerMirroredStrategy``, not its alias)."""
     name = type(strategy).__name__
-    return {"_DefaultDistributionStrategy": "default strategy", "CollectiveAllReduceStrategy": "MultiWorkerMirroredStrategy"}.get(name, name)
+    return {
+        "_DefaultDistributionStrategy": "default strategy",
+        "CollectiveAllReduceStrategy": "MultiWorkerMirroredStrategy",
+    }.get(name, name)
 
 
-def is_chief(strategy=None) -> bool:
-    """True on the one worker that evaluates and exports (worker 0, or the chief task if there is one).
+def is_chief(strategy) -> bool:
+    """True on the one worker that writes the run directory, evaluates and exports: the chief task, else worker 0.
 
-    Given the run's strategy, a strategy that is not multi-worker is always its own chief,
-    even with a TF_CONFIG in the environment.
+    Asked of the run's strategy, never of the environment: a strategy that is not multi-worker is
+    its own chief, even with a TF_CONFIG set.
     """
-    if strategy is not None and num_workers(strategy) == 1:
+    if num_workers(strategy) == 1:
         return True
-    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    task = config.get("task", {})
-    if not task:
-        return True
-    if "chief" in config.get("cluster", {}):
-        return task.get("type") == "chief"
-    return task.get("type") == "worker" and int(task.get("index", 0)) == 0
+    resolver = strategy.cluster_resolver
+    if "chief" in resolver.cluster_spec().as_dict():
+        return resolver.task_type == "chief"
+    return resolver.task_type == "worker" and resolver.task_id == 0
+
+
+def task_index(strategy) -> int:
+    """This worker's index in a multi-worker run (0 otherwise)."""
+    return int(strategy.cluster_resolver.task_id or 0) if num_workers(strategy) > 1 else 0

@@ -1,15 +1,30 @@
-"""Train: Keras `fit` with TensorBoard and checkpoints, the way Keras expects it to be extended (callbacks)."""
+"""Train: Keras `fit` on the session's model with the run's callbacks, the way Keras expects to be extended.
+
+    plan = training_plan(session, start=None)        # kerasft.batching.Plan: which examples make each global batch
+    history = train(session, run_dir, Path("tensorboard_logs/run-1"), TrainingState(run_dir, chief=True), plan)
+
+The callbacks, in order: the backup (kerasft.resume), the epoch log, Keras' TensorBoard, the
+epoch checkpoints (`KeepLastCheckpoints`), `StopOnNaN`, kerasft.monitor's TensorBoard callbacks
+and early stopping, and on one worker Ctrl-C's backup.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import tensorflow as tf
 import tf_keras as keras
 
+from kerasft import batching, monitor
 from kerasft.errors import UserError
+from kerasft.resume import Position, SaveOnInterrupt, TrainingState
+from kerasft.rundir import RunDir
 
 
 class KeepLastCheckpoints(keras.callbacks.Callback):
@@ -52,62 +67,105 @@ class StopOnNaN(keras.callbacks.TerminateOnNaN):
 
     def on_batch_end(self, batch, logs=None):
         super().on_batch_end(batch, logs)
-        if self.model.stop_training and self.stopped_at is None and not math.isfinite(float((logs or {}).get("loss", 0.0))):
+        if (
+            self.model.stop_training
+            and self.stopped_at is None
+            and not math.isfinite(float((logs or {}).get("loss", 0.0)))
+        ):
             self.stopped_at = (self.epoch, batch)
 
 
-def nan_error(stopped_at: tuple[int, int], recipe, run_dir: Path) -> UserError:
+def nan_error(stopped_at: tuple[int, int], learning_rate: float, checkpoints: Path) -> UserError:
     epoch, batch = stopped_at
-    latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+    latest = tf.train.latest_checkpoint(str(checkpoints))
     kept = f"the last good checkpoint is {latest}" if latest else "no epoch had finished, so no checkpoint was saved"
-    return UserError(f"the training loss became NaN at epoch {epoch + 1}, step {batch + 1}, so the run stopped and exported nothing; "
-                     f"{kept}; lower train.learning_rate (it is {recipe.train.learning_rate:g}) and start a new run")
+    return UserError(
+        f"the training loss became NaN at epoch {epoch + 1}, step {batch + 1}, so the run stopped and exported nothing; "
+        f"{kept}; lower train.learning_rate (it is {learning_rate:g}) and start a new run"
+    )
 
 
-def fit(model, train_ds, validation_ds, recipe, run_dir: Path, tensorboard_dir: Path, *, steps_per_epoch=None, extra_callbacks=(), chief=True):
-    """Runs `model.fit` and returns its History; one TensorBoard folder per run (see kerasft.monitor).
+def training_plan(session, start: Position | None = None) -> batching.Plan:
+    """The run's global batches: length-bucketed, seeded, from ``start`` (a resumed run's position) to the last epoch."""
+    train = session.recipe.train
+    plan = batching.Plan(
+        len(session.tokenized["train"]),
+        train.batch_size,
+        seed=train.seed,
+        epochs=train.epochs,
+        drop_remainder=session.precision.device_kind == "TPU",  # TPUs need every batch full
+        lengths=batching.token_lengths(session.tokenized["train"]),
+    )
+    return dataclasses.replace(plan, start_epoch=start.epoch, start_step=start.step) if start else plan
 
-    ``extra_callbacks`` run first (kerasft.resume's backup and restore). In a multi-worker run,
-    workers other than the chief (``chief=False``) write checkpoints and TensorBoard files to a
-    temporary folder, deleted afterwards: they must save like the chief (saving may take part in
+
+def train(
+    session, run_dir: RunDir, tensorboard_run: Path, state: TrainingState, plan: batching.Plan
+) -> dict[str, list]:
+    """Runs `fit` over ``plan`` and returns every epoch's logs (earlier sessions' included), as History.history.
+
+    In a multi-worker run, workers other than the chief write checkpoints and TensorBoard files to
+    a temporary folder, deleted afterwards: they must save like the chief (saving may take part in
     collective ops) but nothing of theirs may land in the run directory.
     """
-    import shutil
-    import tempfile
-
-    from kerasft.monitor import training_callbacks
-
-    scratch = None if chief else Path(tempfile.mkdtemp(prefix="kerasft-worker-"))
-    if scratch is not None:
-        run_dir, tensorboard_dir = scratch, scratch / "tensorboard"
+    recipe, model, precision = session.recipe, session.model, session.precision
+    collate = batching.PadToLongest.for_device(
+        session.tokenizer, precision.device_kind, precision.jit_compile, recipe.model.max_length
+    )
+    train_ds = batching.training_batches(session.tokenized["train"], plan, collate)
+    validation_ds, _ = batching.ordered_batches(session.tokenized["validation"], recipe.train.batch_size, collate)
+    scratch = None if session.chief else Path(tempfile.mkdtemp(prefix="kerasft-worker-"))
+    checkpoints, tensorboard_run = (
+        (run_dir / RunDir.CHECKPOINTS, tensorboard_run)
+        if scratch is None
+        else (scratch / "checkpoints", scratch / "tb")
+    )
+    # Ctrl-C backs up after the step in progress; not in multi-worker runs, where saving takes every worker
+    saver = SaveOnInterrupt() if session.workers == 1 else None
     nan = StopOnNaN()
-    callbacks = [*extra_callbacks] + [
-        keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir), update_freq="epoch"),
-        KeepLastCheckpoints(run_dir / "checkpoints", max_to_keep=recipe.train.keep_checkpoints),
+    callbacks = [
+        state.backup_callback(recipe.train.backup_every_steps, plan.steps_per_epoch),
+        state.history_callback(),
+        keras.callbacks.TensorBoard(log_dir=str(tensorboard_run), update_freq="epoch"),
+        KeepLastCheckpoints(checkpoints, max_to_keep=recipe.train.keep_checkpoints),
         nan,
-    ] + training_callbacks(model, recipe, Path(tensorboard_dir))  # step scalars, validation reports, hparams, early stopping
+        *monitor.training_callbacks(recipe, session.label_names, tensorboard_run, session.chief),
+        *([saver.callback()] if saver else []),
+    ]
+    state.interrupted_at = None
     try:
-        history = model.fit(
-            train_ds,
-            validation_data=validation_ds,
-            epochs=recipe.train.epochs,
-            steps_per_epoch=steps_per_epoch,
-            callbacks=callbacks,
-            verbose=1 if sys.stdout.isatty() else 2,  # a live bar on a terminal; one line per epoch in log files
-        )
-        if nan.stopped_at is not None:  # before the caller saves the final (NaN) weights or evaluates and exports them
-            raise nan_error(nan.stopped_at, recipe, run_dir)
-        return history
+        with saver.installed() if saver else contextlib.nullcontext():
+            try:
+                history = model.fit(
+                    train_ds,
+                    validation_data=validation_ds,
+                    epochs=recipe.train.epochs,
+                    steps_per_epoch=plan.steps_per_epoch,
+                    callbacks=callbacks,
+                    verbose=1 if sys.stdout.isatty() else 2,
+                )  # a live bar on a terminal; one line per epoch in logs
+            finally:
+                state.interrupted_at = saver.saved_at if saver else None
+        if nan.stopped_at is not None:  # before the final (NaN) weights are saved, evaluated or exported
+            raise nan_error(nan.stopped_at, recipe.train.learning_rate, checkpoints)
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+    state.save_trained(model)
+    if saver and saver.requested:  # Ctrl-C came during the last validation: training is complete and saved
+        raise KeyboardInterrupt
+    return state.history(history.history)
 
 
-def per_epoch(history) -> dict:
+def per_epoch(history: dict[str, list]) -> dict:
     """History as ``{"train": [{"epoch": 1, "loss": ..., "accuracy": ...}], "validation": [...]}``."""
-    epochs = len(history.history.get("loss", []))
+    epochs = len(history.get("loss", []))
     train, validation = [], []
     for index in range(epochs):
-        train.append({"epoch": index + 1} | {k: float(v[index]) for k, v in history.history.items() if not k.startswith("val_")})
-        validation.append({"epoch": index + 1} | {k[4:]: float(v[index]) for k, v in history.history.items() if k.startswith("val_")})
+        train.append(
+            {"epoch": index + 1} | {k: float(v[index]) for k, v in history.items() if not k.startswith("val_")}
+        )
+        validation.append(
+            {"epoch": index + 1} | {k[4:]: float(v[index]) for k, v in history.items() if k.startswith("val_")}
+        )
     return {"train": train, "validation": validation}

@@ -50,8 +50,12 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     tokenizer = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True, model_max_length=64)
     tokenizer.save_pretrained(folder)
     config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=37, max_position_embeddings=64,
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=64,
     )
     model = TFBertModel(config)
     model(model.dummy_inputs)
@@ -78,8 +82,13 @@ def wordlevel_checkpoint(tmp_path_factory, tiny_checkpoint) -> Path:
         single="[CLS] $A [SEP]", special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])]
     )
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
-        model_max_length=64, model_input_names=["input_ids", "attention_mask"],
+        tokenizer_object=backend,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        model_max_length=64,
+        model_input_names=["input_ids", "attention_mask"],
     )
     tokenizer.save_pretrained(folder)
     return folder
@@ -110,16 +119,18 @@ def small_data(tmp_path) -> dict[str, Path]:
 def write_recipe(path: Path, checkpoint: Path, data: dict[str, Path], **train) -> Path:
     """A recipe file for the tiny model, as a user would write one."""
     settings = {"epochs": 2, "batch_size": 8, "learning_rate": 1e-3} | train
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(
+        textwrap.dedent(f"""
         from kerasft.recipe import DataConfig, ModelConfig, Recipe, TrainConfig
 
         recipe = Recipe(
             name="tiny",
             model=ModelConfig(checkpoint={str(checkpoint)!r}, max_length=32),
-            data=DataConfig(train={str(data['train'])!r}, validation={str(data['validation'])!r}, test={str(data['test'])!r}),
-            train=TrainConfig({', '.join(f'{key}={value!r}' for key, value in settings.items())}),
+            data=DataConfig(train={str(data["train"])!r}, validation={str(data["validation"])!r}, test={str(data["test"])!r}),
+            train=TrainConfig({", ".join(f"{key}={value!r}" for key, value in settings.items())}),
         )
-    """))
+    """)
+    )
     return path
 
 
@@ -129,6 +140,9 @@ def kerasft(*args, cwd: Path, timeout: float = 300) -> subprocess.CompletedProce
     command = [str(script)] if script.is_file() else [sys.executable, "-m", "kerasft"]
     return subprocess.run(
         [*command, *map(str, args)],
-        cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env=os.environ | {"PYTHONPATH": str(REPO)},
     )

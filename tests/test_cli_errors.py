@@ -19,7 +19,9 @@ def workdir(tmp_path, tiny_checkpoint, small_data):
     (tmp_path / "binary.csv").write_bytes(b"text,label\ngood,joy\n\xff\xfe,sadness\n")
     (tmp_path / "empty.csv").write_text("text,label\n")
     (tmp_path / "nolabel.csv").write_text("text,emotion\ngood,joy\nbad,sadness\n")
-    (tmp_path / "otherlabels.csv").write_text("text,label\nwhere is it,parcel\nit broke,repair\n")  # no label shared with train
+    (tmp_path / "otherlabels.csv").write_text(
+        "text,label\nwhere is it,parcel\nit broke,repair\n"
+    )  # no label shared with train
     return tmp_path, recipe
 
 
@@ -33,13 +35,24 @@ CASES = {
     "missing text column": (["tiny.py", "data.text_column=body"], "no text column 'body'"),
     "missing label column": (["tiny.py", "data.test=nolabel.csv"], "test split has no label column 'label'"),
     "txt without columns": (["tiny.py", "data.train=headerless.txt"], "need data.sep and data.columns"),
-    "ragged line": (["tiny.py", "data.train=ragged.txt", "data.sep=;", "data.columns=text,label"], "ragged.txt line 2: expected 2 fields"),
+    "ragged line": (
+        ["tiny.py", "data.train=ragged.txt", "data.sep=;", "data.columns=text,label"],
+        "ragged.txt line 2: expected 2 fields",
+    ),
     "undecodable line": (["tiny.py", "data.validation=binary.csv"], "binary.csv line 3: not valid UTF-8"),
-    "test labels not in train": (["tiny.py", "data.test=otherlabels.csv"], "test split has labels not seen in train: 'parcel', 'repair'"),
-    "batch not divisible by replicas": (["tiny.py", "train.batch_size=7", "--devices", "cpu:2"],
-                                        "train.batch_size=7 is the global batch and does not divide across 2 replicas"),
+    "test labels not in train": (
+        ["tiny.py", "data.test=otherlabels.csv"],
+        "test split has labels not seen in train: 'parcel', 'repair'",
+    ),
+    "batch not divisible by replicas": (
+        ["tiny.py", "train.batch_size=7", "--devices", "cpu:2"],
+        "train.batch_size=7 is the global batch and does not divide across 2 replicas",
+    ),
     "missing checkpoint": (["tiny.py", "model.checkpoint=./no-model"], "checkpoint folder not found"),
-    "hub id offline": (["tiny.py", "model.checkpoint=distilbert-base-uncased"], "point model.checkpoint at a local folder"),
+    "hub id offline": (
+        ["tiny.py", "model.checkpoint=distilbert-base-uncased"],
+        "point model.checkpoint at a local folder",
+    ),
 }
 
 

@@ -7,12 +7,18 @@ import json
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict
 
-from kerasft.data import encode_labels, load_file, load_splits, resolve_max_length, to_tf_dataset, tokenize
+from kerasft.data import encode_labels, load_file, load_splits, resolve_max_length, tokenize
 from kerasft.errors import UserError
 from kerasft.recipe import DataConfig
 
-ROWS = [("i didnt feel humiliated", "sadness"), ("i am so happy today", "joy"), ("that made me furious", "anger"),
-        ("what a lovely surprise", "joy"), ("i feel so alone", "sadness"), ("stop shouting at me", "anger")]
+ROWS = [
+    ("i didnt feel humiliated", "sadness"),
+    ("i am so happy today", "joy"),
+    ("that made me furious", "anger"),
+    ("what a lovely surprise", "joy"),
+    ("i feel so alone", "sadness"),
+    ("stop shouting at me", "anger"),
+]
 
 
 def write(path, text: str):
@@ -26,15 +32,19 @@ def files(tmp_path):
 
     frame = pd.DataFrame(ROWS, columns=["text", "label"])
     paths = {
-        "csv": tmp_path / "d.csv", "tsv": tmp_path / "d.tsv", "json": tmp_path / "d.json",
-        "jsonl": tmp_path / "d.jsonl", "parquet": tmp_path / "d.parquet", "txt": tmp_path / "d.txt",
+        "csv": tmp_path / "d.csv",
+        "tsv": tmp_path / "d.tsv",
+        "json": tmp_path / "d.json",
+        "jsonl": tmp_path / "d.jsonl",
+        "parquet": tmp_path / "d.parquet",
+        "txt": tmp_path / "d.txt",
     }
     frame.to_csv(paths["csv"], index=False)
     frame.to_csv(paths["tsv"], index=False, sep="\t")
-    write(paths["json"], json.dumps([{"text": t, "label": l} for t, l in ROWS]))
-    write(paths["jsonl"], "".join(json.dumps({"text": t, "label": l}) + "\n" for t, l in ROWS))
+    write(paths["json"], json.dumps([{"text": t, "label": label} for t, label in ROWS]))
+    write(paths["jsonl"], "".join(json.dumps({"text": t, "label": label}) + "\n" for t, label in ROWS))
     frame.to_parquet(paths["parquet"])
-    write(paths["txt"], "".join(f"{t};{l}\n" for t, l in ROWS))
+    write(paths["txt"], "".join(f"{t};{label}\n" for t, label in ROWS))
     return paths
 
 
@@ -52,7 +62,10 @@ def test_txt_keeps_quotes_and_na_words_as_text(tmp_path):
 
 
 def test_string_labels_become_sorted_class_ids_in_every_split(files):
-    splits, names = load_splits(DataConfig(train=str(files["csv"]), validation=str(files["json"]), test=str(files["parquet"])), seed=1)
+    loaded = load_splits(
+        DataConfig(train=str(files["csv"]), validation=str(files["json"]), test=str(files["parquet"])), seed=1
+    )
+    splits, names = loaded.splits, loaded.label_names
     assert names == ["anger", "joy", "sadness"]
     for split in splits.values():
         assert split.features["label"] == ClassLabel(names=names)
@@ -60,8 +73,12 @@ def test_string_labels_become_sorted_class_ids_in_every_split(files):
 
 
 def test_integer_labels_keep_their_ids():
-    splits = DatasetDict({"train": Dataset.from_dict({"text": ["a", "b", "c"], "label": [2, 0, 1]}),
-                          "test": Dataset.from_dict({"text": ["d"], "label": [1]})})
+    splits = DatasetDict(
+        {
+            "train": Dataset.from_dict({"text": ["a", "b", "c"], "label": [2, 0, 1]}),
+            "test": Dataset.from_dict({"text": ["d"], "label": [1]}),
+        }
+    )
     encoded, names = encode_labels(splits)
     assert names == ["0", "1", "2"] and encoded["train"]["label"] == [2, 0, 1] and encoded["test"]["label"] == [1]
 
@@ -76,7 +93,8 @@ def test_hub_class_labels_keep_their_names():
 def test_custom_columns_are_renamed(tmp_path):
     path = write(tmp_path / "d.csv", "review,stars,extra\ngood,pos,1\nbad,neg,2\nfine,pos,3\nawful,neg,4\n")
     config = DataConfig(train=str(path), text_column="review", label_column="stars")
-    splits, names = load_splits(config, seed=0)
+    loaded = load_splits(config, seed=0)
+    splits, names = loaded.splits, loaded.label_names
     assert names == ["neg", "pos"] and splits["train"].column_names == ["text", "label"]
 
 
@@ -84,9 +102,7 @@ def test_missing_validation_and_test_are_carved_seeded_and_stratified(tmp_path):
     rows = "".join(f"text number {i};{'ab'[i % 2]}\n" for i in range(200))
     path = write(tmp_path / "d.txt", rows)
     config = DataConfig(train=str(path), sep=";", columns=["text", "label"], validation_fraction=0.1, test_fraction=0.2)
-    first, _ = load_splits(config, seed=7)
-    again, _ = load_splits(config, seed=7)
-    other, _ = load_splits(config, seed=8)
+    first, again, other = (load_splits(config, seed=seed).splits for seed in (7, 7, 8))
     assert (len(first["train"]), len(first["validation"]), len(first["test"])) == (144, 16, 40)
     assert first["validation"]["text"] == again["validation"]["text"] != other["validation"]["text"]
     assert sorted(first["test"]["label"]).count(0) == 20  # stratified: half of each label
@@ -97,26 +113,37 @@ def test_samples_are_shuffle_then_select(files, tmp_path):
     rows = "".join(f"text {i};{'ab'[i % 2]}\n" for i in range(50))
     path = write(tmp_path / "d.txt", rows)
     config = DataConfig(train=str(path), test=str(path), sep=";", columns=["text", "label"], test_samples=10)
-    splits, _ = load_splits(config, seed=42)
+    splits = load_splits(config, seed=42).splits
     expected = load_file(str(path), ";", ["text", "label"]).shuffle(seed=42).select(range(10))
     assert splits["test"]["text"] == expected["text"]
 
 
 def test_empty_texts_are_dropped_with_a_count(tmp_path, capsys):
     path = write(tmp_path / "d.csv", 'text,label\ngood,pos\n"",neg\n   ,neg\nbad,neg\nfine,pos\n')
-    splits, _ = load_splits(DataConfig(train=str(path), validation=str(path), test=str(path)), seed=0)
+    loaded = load_splits(DataConfig(train=str(path), validation=str(path), test=str(path)), seed=0)
+    splits = loaded.splits
+    assert loaded.dropped == {"train": 2, "validation": 2, "test": 2}
     assert splits["train"]["text"] == ["good", "bad", "fine"]
     assert "dropped 2 empty or missing texts from the train split" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name, content, options, expected", [
-    ("missing.csv", None, {}, "data file not found"),
-    ("d.xlsx", "x", {}, "unknown format '.xlsx'"),
-    ("empty.csv", "text,label\n", {}, "has no rows"),
-    ("d.txt", "a;b\n", {}, "need data.sep and data.columns"),
-    ("ragged.txt", "ok;joy\nfine;joy\nbad;line;joy\n", {"sep": ";", "columns": ["text", "label"]}, "line 3: expected 2 fields"),
-    ("ragged.csv", "text,label\nok,joy\nbad,line,joy\n", {}, "could not be read"),
-], ids=["missing file", "unknown format", "header only", "txt without sep", "ragged txt line", "ragged csv line"])
+@pytest.mark.parametrize(
+    "name, content, options, expected",
+    [
+        ("missing.csv", None, {}, "data file not found"),
+        ("d.xlsx", "x", {}, "unknown format '.xlsx'"),
+        ("empty.csv", "text,label\n", {}, "has no rows"),
+        ("d.txt", "a;b\n", {}, "need data.sep and data.columns"),
+        (
+            "ragged.txt",
+            "ok;joy\nfine;joy\nbad;line;joy\n",
+            {"sep": ";", "columns": ["text", "label"]},
+            "line 3: expected 2 fields",
+        ),
+        ("ragged.csv", "text,label\nok,joy\nbad,line,joy\n", {}, "could not be read"),
+    ],
+    ids=["missing file", "unknown format", "header only", "txt without sep", "ragged txt line", "ragged csv line"],
+)
 def test_bad_files_get_one_clear_line(tmp_path, name, content, options, expected):
     path = tmp_path / name
     if content is not None:
@@ -133,11 +160,15 @@ def test_undecodable_line_is_reported_with_its_number(tmp_path):
         load_file(str(path))
 
 
-@pytest.mark.parametrize("content, config, expected", [
-    ("text,label\na,x\nb,x\n", {}, "single label"),
-    ("words,label\na,x\nb,y\n", {}, "no text column 'text'"),
-    ("text,tag\na,x\nb,y\n", {}, "no label column 'label'"),
-], ids=["single class", "no text column", "no label column"])
+@pytest.mark.parametrize(
+    "content, config, expected",
+    [
+        ("text,label\na,x\nb,x\n", {}, "single label"),
+        ("words,label\na,x\nb,y\n", {}, "no text column 'text'"),
+        ("text,tag\na,x\nb,y\n", {}, "no label column 'label'"),
+    ],
+    ids=["single class", "no text column", "no label column"],
+)
 def test_bad_splits_are_refused(tmp_path, content, config, expected):
     path = write(tmp_path / "d.csv", content)
     with pytest.raises(UserError, match=expected):
@@ -152,16 +183,20 @@ def test_labels_unseen_in_train_are_refused(tmp_path):
 
 
 def test_tokenized_batches_pad_per_batch_and_keep_order(tiny_checkpoint):
+    import numpy as np
     from transformers import AutoTokenizer
+
+    from kerasft.batching import PadToLongest, in_input_order, ordered_batches
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
     texts = ["short one", "a much longer text with many more words in it than the first", "mid sized text here"]
     split = tokenize(Dataset.from_dict({"text": texts, "label": [0, 1, 2]}), tokenizer, max_length=8)
-    batches = list(to_tf_dataset(split, tokenizer, batch_size=2, shuffle=False))
-    (first, first_labels), (second, second_labels) = batches
-    assert first["input_ids"].shape == (2, 8)  # padded to the batch's longest, truncated at max_length
-    assert second["input_ids"].shape == (1, len(tokenizer("mid sized text here")["input_ids"]))
-    assert list(first_labels.numpy()) + list(second_labels.numpy()) == [0, 1, 2]
+    dataset, plan = ordered_batches(split, 2, PadToLongest(tokenizer))
+    (first, first_labels), (second, second_labels) = list(dataset)
+    assert first["input_ids"].shape == (2, 8)  # padded to the batch's longest, truncated at max_length, longest first
+    assert second["input_ids"].shape == (1, len(tokenizer("short one")["input_ids"]))
+    labels = np.concatenate([first_labels.numpy(), second_labels.numpy()])
+    assert in_input_order(labels, plan).tolist() == [0, 1, 2]
 
 
 def test_max_length_defaults_to_the_checkpoint_limit(tiny_checkpoint):

@@ -34,14 +34,21 @@ TOLERANCE = 1e-5  # summation order differs between strategies; everything else 
 class Background:
     """A `kerasft` command running in the background, its output in files (pipes could fill up and block it)."""
 
-    started: list["Background"] = []  # ended at the module's end if a failing test left one running
+    started: list[Background] = []  # ended at the module's end if a failing test left one running
 
     def __init__(self, folder: Path, name: str, *args, env: dict | None = None):
         self.stdout_path, self.stderr_path = folder / f"{name}.out", folder / f"{name}.err"
-        base = [str(Path(sys.executable).with_name("kerasft"))] if Path(sys.executable).with_name("kerasft").is_file() else [sys.executable, "-m", "kerasft"]
+        base = (
+            [str(Path(sys.executable).with_name("kerasft"))]
+            if Path(sys.executable).with_name("kerasft").is_file()
+            else [sys.executable, "-m", "kerasft"]
+        )
         with self.stdout_path.open("w") as stdout, self.stderr_path.open("w") as stderr:
             self.process = subprocess.Popen(
-                [*base, *map(str, args)], cwd=folder, stdout=stdout, stderr=stderr,
+                [*base, *map(str, args)],
+                cwd=folder,
+                stdout=stdout,
+                stderr=stderr,
                 env=os.environ | {"PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"} | (env or {}),
             )
         Background.started.append(self)
@@ -68,8 +75,11 @@ def final_weights(run_dir: Path) -> dict[str, np.ndarray]:
     import tensorflow as tf
 
     reader = tf.train.load_checkpoint(str(run_dir / "checkpoints" / f"epoch-{EPOCHS}"))
-    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
-            if name.startswith("model/") and "optimizer" not in name and "OPTIMIZER_SLOT" not in name}
+    return {
+        name: reader.get_tensor(name)
+        for name in reader.get_variable_to_shape_map()
+        if name.startswith("model/") and "optimizer" not in name and "OPTIMIZER_SLOT" not in name
+    }
 
 
 def largest_difference(first: dict, second: dict) -> float:
@@ -84,7 +94,9 @@ def wait_for(condition, timeout: float, what: str, process: Background | None = 
         if value:
             return value
         if process is not None and process.process.poll() is not None:
-            pytest.fail(f"the run ended (exit {process.process.returncode}) before {what}; stderr:\n{process.stderr[-3000:]}")
+            pytest.fail(
+                f"the run ended (exit {process.process.returncode}) before {what}; stderr:\n{process.stderr[-3000:]}"
+            )
         time.sleep(0.02)
     pytest.fail(f"timed out waiting for {what}")
 
@@ -113,16 +125,37 @@ def deterministic_checkpoint(tmp_path_factory, tiny_checkpoint) -> Path:
 def workdir(tmp_path_factory, deterministic_checkpoint) -> Path:
     folder = tmp_path_factory.mktemp("distributed")
     data = {split: QUICKSTART_DATA / f"{split}.csv" for split in ("train", "validation", "test")}
-    write_recipe(folder / "tiny.py", deterministic_checkpoint, data, epochs=EPOCHS, batch_size=BATCH, learning_rate=1e-3, backup_every_steps=2,
-                 mixed_precision="off")  # float32 everywhere, for tight comparisons (auto is mixed_bfloat16 on bf16 CPUs)
+    write_recipe(
+        folder / "tiny.py",
+        deterministic_checkpoint,
+        data,
+        epochs=EPOCHS,
+        batch_size=BATCH,
+        learning_rate=1e-3,
+        backup_every_steps=2,
+        mixed_precision="off",
+    )  # float32 everywhere, for tight comparisons (auto is mixed_bfloat16 on bf16 CPUs)
     return folder
 
 
 @pytest.fixture(scope="module")
 def baseline(workdir):
     """One uninterrupted single-device run, started in the background; call it to wait for its run directory."""
-    run = Background(workdir, "baseline", "run", "tiny.py", *DATA, "--strategy", "default", "--run-name", "baseline",
-                     "--output-dir", "baseline-runs", "--tensorboard-dir", "tb")
+    run = Background(
+        workdir,
+        "baseline",
+        "run",
+        "tiny.py",
+        *DATA,
+        "--strategy",
+        "default",
+        "--run-name",
+        "baseline",
+        "--output-dir",
+        "baseline-runs",
+        "--tensorboard-dir",
+        "tb",
+    )
 
     def finished() -> Path:
         assert run.wait(timeout=240) == 0, run.stderr[-3000:]
@@ -138,6 +171,7 @@ def free_port() -> int:
 
 
 # --- the global batch, devices, input order, precision: quick checks in this process -----------------------------
+
 
 def test_a_global_batch_that_does_not_divide_across_replicas_is_refused():
     from types import SimpleNamespace
@@ -172,7 +206,7 @@ def test_devices_flag_accepts_cpu_n_only():
 
 
 def test_the_input_order_is_seeded_per_epoch_and_a_resumed_plan_continues_it():
-    from kerasft.pipeline import Plan
+    from kerasft.batching import Plan
 
     full = Plan(examples=21, global_batch=4, seed=7, epochs=3)
     assert full.steps_per_epoch == 6 and full.batches == 18
@@ -193,24 +227,26 @@ def test_mixed_precision_auto_follows_the_cpu_and_logits_stay_float32(tmp_path, 
     from kerasft import precision
     from kerasft.model import build_classifier
     from kerasft.recipe import TrainConfig
+    from kerasft.strategy import device_kind
 
-    strategy = tf.distribute.get_strategy()
+    kind = device_kind(tf.distribute.get_strategy())
+    assert kind == "CPU"
     for native, policy in ((False, "float32"), (True, "mixed_bfloat16")):
         monkeypatch.setattr(precision, "cpu_supports_bfloat16", lambda native=native: native)
-        assert precision.choose(TrainConfig(), strategy) == {"mixed_precision": policy, "jit_compile": False, "device_kind": "CPU", "notes": []}
-    assert precision.choose(TrainConfig(mixed_precision="off", jit_compile="on"), strategy)["jit_compile"] is True
+        assert precision.choose(TrainConfig(), kind) == precision.Precision(
+            policy, jit_compile=False, device_kind="CPU", notes=()
+        )
+    assert precision.choose(TrainConfig(mixed_precision="off", jit_compile="on"), kind).jit_compile is True
     monkeypatch.setattr(precision, "cpu_supports_bfloat16", lambda: False)
-    assert "emulated" in precision.choose(TrainConfig(mixed_precision="mixed_bfloat16"), strategy)["notes"][0]
+    assert "emulated" in precision.choose(TrainConfig(mixed_precision="mixed_bfloat16"), kind).notes[0]
     monkeypatch.undo()
-    try:
-        precision.apply({"mixed_precision": "mixed_bfloat16"})
+    with precision.Precision("mixed_bfloat16", jit_compile=False, device_kind="CPU").applied():
         model = build_classifier(str(tiny_checkpoint), ["a", "b", "c"])
         assert model(model.dummy_inputs).logits.dtype == tf.bfloat16  # what Hugging Face's model does by itself
         precision.keep_logits_float32(model)
         assert model(model.dummy_inputs).logits.dtype == tf.float32
         assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
-    finally:
-        precision.reset()
+    assert keras.mixed_precision.global_policy().name == "float32"  # evaluation and export copies are built in float32
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
     assert not precision.cpu_supports_bfloat16(cpuinfo)
@@ -226,28 +262,23 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     strategies.request_devices("cpu:2")
     strategies.apply_requested_devices()  # before anything else sets up TensorFlow's devices
     import tf_keras as keras
-    from kerasft import data, model as models, pipeline
+    from kerasft import batching, train
     from kerasft.recipe import apply_overrides, load_recipe
+    from kerasft.session import Session
 
-    recipe = apply_overrides(load_recipe(sys.argv[1]), sys.argv[2:])
-    tokenizer = models.load_tokenizer(recipe.model.checkpoint)
-    splits, labels = data.load_splits(recipe.data, seed=recipe.train.seed)
-    tokenized = data.tokenize(splits, tokenizer, recipe.model.max_length)
+    recipe = apply_overrides(load_recipe(sys.argv[1]), sys.argv[2:] + ["train.epochs=1"])
     results = {}
     for name in ("one-device", "mirrored"):
-        strategy = strategies.choose_strategy(name)
-        keras.utils.set_random_seed(recipe.train.seed)
-        with strategy.scope():
-            model = models.build_classifier(recipe.model.checkpoint, labels)
-            models.compile_classifier(model, recipe.train.learning_rate)
-        plan = pipeline.Plan(len(tokenized["train"]), recipe.train.batch_size, seed=recipe.train.seed, epochs=1)
+        session = Session(recipe, strategy_name=name).prepare()  # the model, data and batches a run builds
+        plan = train.training_plan(session)
         losses = []
         record = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: losses.append(float(logs["loss"])))
-        model.fit(pipeline.batches_dataset(tokenized["train"], tokenizer, plan), epochs=1, steps_per_epoch=plan.steps_per_epoch,
-                  callbacks=[record], verbose=0)
+        batches = batching.training_batches(session.tokenized["train"], plan, batching.PadToLongest(session.tokenizer))
+        session.model.fit(batches, epochs=1, steps_per_epoch=plan.steps_per_epoch, callbacks=[record], verbose=0)
+        strategy = session.strategy
         results[name] = {"replicas": strategy.num_replicas_in_sync, "devices": list(strategy.extended.worker_devices),
-                         "per_replica_batch": strategies.per_replica_batch(strategy, recipe.train.batch_size),
-                         "losses": losses, "weights": [weight.tolist() for weight in model.get_weights()]}
+                         "per_replica_batch": session.per_replica_batch,
+                         "losses": losses, "weights": [weight.tolist() for weight in session.model.get_weights()]}
     print(json.dumps(results))
 """)
 
@@ -255,8 +286,12 @@ MIRRORED_SCRIPT = textwrap.dedent("""
 def test_mirrored_on_two_logical_cpus_matches_one_device(workdir, baseline):
     (workdir / "mirrored_check.py").write_text(MIRRORED_SCRIPT)
     result = subprocess.run(
-        [sys.executable, "mirrored_check.py", "tiny.py", "data.train_samples=96"], cwd=workdir, capture_output=True, text=True,
-        timeout=180, env=os.environ | {"PYTHONPATH": str(REPO)},
+        [sys.executable, "mirrored_check.py", "tiny.py", "data.train_samples=96"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     runs = json.loads(result.stdout.strip().splitlines()[-1])
@@ -273,19 +308,42 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(workdir, baseline):
 
 # --- faults: SIGKILL and resume, Ctrl-C ------------------------------------------------------------------------------
 
+
 def test_a_killed_run_resumes_from_its_last_backup_and_ends_like_an_uninterrupted_one(workdir, baseline):
-    from kerasft.resume import backup_position
+    from kerasft.resume import TrainingState
+    from kerasft.rundir import RunDir
 
     run_dir = workdir / "runs" / "killed"
-    run = Background(workdir, "killed", "run", "tiny.py", *DATA, "--devices", "cpu:2", "--run-name", "killed",
-                     "--output-dir", "runs", "--tensorboard-dir", "tb")
+    run = Background(
+        workdir,
+        "killed",
+        "run",
+        "tiny.py",
+        *DATA,
+        "--devices",
+        "cpu:2",
+        "--run-name",
+        "killed",
+        "--output-dir",
+        "runs",
+        "--tensorboard-dir",
+        "tb",
+    )
     state = run_dir / "backup" / "chief" / "checkpoint"
-    wait_for(lambda: state.is_file() and 'model_checkpoint_path: "ckpt-2"' in state.read_text(), 150, "the second backup", run)
+    wait_for(
+        lambda: state.is_file() and 'model_checkpoint_path: "ckpt-2"' in state.read_text(),
+        150,
+        "the second backup",
+        run,
+    )
     run.process.send_signal(signal.SIGKILL)
     run.process.wait(timeout=30)
     assert not (run_dir / "trained").exists(), "the kill came after training had finished"
-    assert json.loads((run_dir / "status.json").read_text())["state"] == "running"  # a killed process cannot say otherwise
-    epoch, step = backup_position(run_dir, STEPS_PER_EPOCH)
+    assert (
+        json.loads((run_dir / "status.json").read_text())["state"] == "running"
+    )  # a killed process cannot say otherwise
+    position = TrainingState(RunDir(run_dir), chief=True).position(STEPS_PER_EPOCH)
+    epoch, step = position.epoch, position.step
     assert (epoch, step) < (EPOCHS - 1, STEPS_PER_EPOCH - 1) and epoch * STEPS_PER_EPOCH + step >= 4
 
     resumed = kerasft("run", "--resume", run_dir, "--devices", "cpu:2", cwd=workdir, timeout=240)
@@ -306,12 +364,69 @@ def test_a_killed_run_resumes_from_its_last_backup_and_ends_like_an_uninterrupte
     assert largest_difference(final_weights(run_dir), final_weights(baseline())) < TOLERANCE
 
 
+@pytest.mark.slow
+def test_a_killed_run_with_dropout_resumes_to_the_uninterrupted_runs_weights_and_epoch_figures(
+    workdir, tiny_checkpoint
+):
+    """Dropout on: the resumed run must draw the masks the uninterrupted one drew after the kill (kerasft.resume saves the
+    dropout generators with each backup) and report the cut epoch over all its steps, not only those after the restart."""
+    data = {split: QUICKSTART_DATA / f"{split}.csv" for split in ("train", "validation", "test")}
+    write_recipe(
+        workdir / "dropout.py",
+        tiny_checkpoint,
+        data,
+        epochs=EPOCHS,
+        batch_size=BATCH,
+        learning_rate=1e-3,
+        backup_every_steps=2,
+        mixed_precision="off",
+    )
+    common = ("run", "dropout.py", *DATA, "--output-dir", "dropout-runs", "--tensorboard-dir", "tb")
+    uninterrupted = Background(workdir, "dropout-whole", *common, "--run-name", "whole")
+    killed = Background(workdir, "dropout-killed", *common, "--run-name", "killed")
+    run_dir = workdir / "dropout-runs" / "killed"
+    state = run_dir / "backup" / "chief" / "checkpoint"
+    wait_for(
+        lambda: state.is_file() and 'model_checkpoint_path: "ckpt-3"' in state.read_text(),
+        150,
+        "the third backup",
+        killed,
+    )
+    killed.process.send_signal(signal.SIGKILL)
+    killed.process.wait(timeout=30)
+    assert uninterrupted.wait(timeout=240) == 0, uninterrupted.stderr[-3000:]
+    resumed = kerasft("run", "--resume", run_dir, cwd=workdir, timeout=240)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    (resumption,) = json.loads((run_dir / "metrics.json").read_text())["training"]["resumed_at"]
+    assert resumption["epoch"] == 1 and 1 < resumption["step"] < STEPS_PER_EPOCH  # the restart cut the first epoch
+    whole_dir = workdir / "dropout-runs" / "whole"
+    assert largest_difference(final_weights(run_dir), final_weights(whole_dir)) < TOLERANCE
+    ours, theirs = (json.loads((folder / "metrics.json").read_text()) for folder in (run_dir, whole_dir))
+    for split in ("train", "validation"):  # per-epoch figures, the cut epoch's included
+        for mine, reference in zip(ours[split], theirs[split], strict=True):
+            assert mine == pytest.approx(reference, abs=TOLERANCE), split
+    assert ours["test"] == pytest.approx(theirs["test"], abs=TOLERANCE)
+
+
 def test_ctrl_c_saves_the_training_state_and_prints_the_resume_command(workdir):
-    from kerasft.resume import backup_position
+    from kerasft.resume import TrainingState
+    from kerasft.rundir import RunDir
 
     run_dir = (workdir / "runs" / "stopped").resolve()
-    run = Background(workdir, "stopped", "run", "tiny.py", *DATA, "train.backup_every_steps=1000", "--run-name", "stopped",
-                     "--output-dir", "runs", "--tensorboard-dir", "tb")
+    run = Background(
+        workdir,
+        "stopped",
+        "run",
+        "tiny.py",
+        *DATA,
+        "train.backup_every_steps=1000",
+        "--run-name",
+        "stopped",
+        "--output-dir",
+        "runs",
+        "--tensorboard-dir",
+        "tb",
+    )
     wait_for(lambda: "Epoch 1/" in run.stdout, 120, "training to start", run)
     run.process.send_signal(signal.SIGINT)
     assert run.wait(timeout=120) == 130, run.stderr[-3000:]
@@ -321,9 +436,13 @@ def test_ctrl_c_saves_the_training_state_and_prints_the_resume_command(workdir):
     assert f"Resume with:\n  {expected}\n" in stderr
     status = json.loads((run_dir / "status.json").read_text())
     assert (status["state"], status["stage"], status["resume"]) == ("interrupted", "train", expected)
-    position = backup_position(run_dir, STEPS_PER_EPOCH)  # no periodic backup this early: Ctrl-C wrote it
+    position = TrainingState(RunDir(run_dir), chief=True).position(
+        STEPS_PER_EPOCH
+    )  # no periodic backup this early: Ctrl-C wrote it
     assert position is not None
-    saved_epoch, saved_step = position if position[1] else (position[0] - 1, STEPS_PER_EPOCH)
+    saved_epoch, saved_step = (
+        (position.epoch, position.step) if position.step else (position.epoch - 1, STEPS_PER_EPOCH)
+    )
     assert f"the training state is saved at epoch {saved_epoch + 1}, step {saved_step}" in stderr
     from click.testing import CliRunner
 
@@ -348,12 +467,25 @@ def test_resume_refuses_what_it_cannot_continue(workdir, baseline):
 
 # --- MultiWorkerMirroredStrategy: two worker processes on 127.0.0.1 ------------------------------------------------
 
+
 def test_two_workers_train_identical_weights_and_only_the_chief_writes(workdir, baseline):
     ports = [free_port(), free_port()]
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     workers = [
-        Background(workdir, f"worker{index}", "run", "tiny.py", *DATA, "--run-name", "two-workers", "--output-dir", "mw-runs",
-                   "--tensorboard-dir", "mw-tb", env={"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})})
+        Background(
+            workdir,
+            f"worker{index}",
+            "run",
+            "tiny.py",
+            *DATA,
+            "--run-name",
+            "two-workers",
+            "--output-dir",
+            "mw-runs",
+            "--tensorboard-dir",
+            "mw-tb",
+            env={"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})},
+        )
         for index in range(2)
     ]
     try:
@@ -367,10 +499,18 @@ def test_two_workers_train_identical_weights_and_only_the_chief_writes(workdir, 
     run_dir = workdir / "mw-runs" / "two-workers"
     metrics = json.loads((run_dir / "metrics.json").read_text())
     fingerprint = metrics["training"]["weights"]
-    assert f"kerasft: worker 1 finished training ({EPOCHS * STEPS_PER_EPOCH} steps, weights {fingerprint})" in workers[1].stdout
+    assert (
+        f"kerasft: worker 1 finished training ({EPOCHS * STEPS_PER_EPOCH} steps, weights {fingerprint})"
+        in workers[1].stdout
+    )
     assert metrics["training"]["steps"] == EPOCHS * STEPS_PER_EPOCH
     run_info = json.loads((run_dir / "recipe.json").read_text())["run"]
-    assert (run_info["strategy"], run_info["workers"], run_info["replicas"], run_info["per_replica_batch"]) == ("MultiWorkerMirroredStrategy", 2, 2, BATCH // 2)
+    assert (run_info["strategy"], run_info["workers"], run_info["replicas"], run_info["per_replica_batch"]) == (
+        "MultiWorkerMirroredStrategy",
+        2,
+        2,
+        BATCH // 2,
+    )
     # only the chief writes: one run directory, one export, nothing left of the other worker's temporary files
     assert [path.name for path in (workdir / "mw-runs").iterdir()] == ["two-workers"]
     assert [path.name for path in (run_dir / "export" / "tiny").iterdir()] == ["1"]
@@ -388,13 +528,27 @@ def test_a_multi_worker_job_restarted_after_a_worker_dies_resumes_from_the_chief
     def start_workers(*args) -> list[Background]:
         ports = [free_port(), free_port()]
         cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
-        return [Background(workdir, f"died{len(Background.started)}-{index}", "run", *args,
-                           env={"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})})
-                for index in range(2)]
+        return [
+            Background(
+                workdir,
+                f"died{len(Background.started)}-{index}",
+                "run",
+                *args,
+                env={"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})},
+            )
+            for index in range(2)
+        ]
 
-    first = start_workers("tiny.py", *DATA, "--run-name", "worker-died", "--output-dir", "mw-runs", "--tensorboard-dir", "mw-tb")
+    first = start_workers(
+        "tiny.py", *DATA, "--run-name", "worker-died", "--output-dir", "mw-runs", "--tensorboard-dir", "mw-tb"
+    )
     state = run_dir / "backup" / "chief" / "checkpoint"
-    wait_for(lambda: state.is_file() and 'model_checkpoint_path: "ckpt-2"' in state.read_text(), 150, "the chief's second backup", first[0])
+    wait_for(
+        lambda: state.is_file() and 'model_checkpoint_path: "ckpt-2"' in state.read_text(),
+        150,
+        "the chief's second backup",
+        first[0],
+    )
     first[1].process.send_signal(signal.SIGKILL)  # a worker dies; the job's manager then restarts every worker
     first[0].process.send_signal(signal.SIGKILL)
     for worker in first:

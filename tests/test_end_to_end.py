@@ -19,16 +19,36 @@ def finished_run(tmp_path_factory, tiny_checkpoint):
     workdir = tmp_path_factory.mktemp("e2e")
     for split, name in (("train", "train"), ("validation", "val"), ("test", "test")):
         rows = read_rows(QUICKSTART_DATA / f"{split}.csv")
-        (workdir / f"{name}.txt").write_text("".join(f"{row['text']};{row['label']}\n" for row in rows), encoding="utf-8")
+        (workdir / f"{name}.txt").write_text(
+            "".join(f"{row['text']};{row['label']}\n" for row in rows), encoding="utf-8"
+        )
     data = {split: QUICKSTART_DATA / f"{split}.csv" for split in ("train", "validation", "test")}
     write_recipe(workdir / "tiny.py", tiny_checkpoint, data)  # for runs that need a recipe of their own
     result = kerasft(
-        "run", REPO / "recipes" / "emotion.py",
-        "data.train=train.txt", "data.validation=val.txt", "data.test=test.txt", "data.sep=;", "data.columns=text,label",
-        f"model.checkpoint={tiny_checkpoint}", "model.max_length=32", "model.name=tiny",
-        "train.batch_size=8", "train.learning_rate=1e-3", "train.keep_checkpoints=1", "train.lazy_adam=true",
-        "data.train_samples=160", "data.test_samples=60", "train.epochs=3",
-        "--run-name", "first", "--output-dir", workdir / "runs", "--tensorboard-dir", workdir / "tb", cwd=workdir,
+        "run",
+        REPO / "recipes" / "emotion.py",
+        "data.train=train.txt",
+        "data.validation=val.txt",
+        "data.test=test.txt",
+        "data.sep=;",
+        "data.columns=text,label",
+        f"model.checkpoint={tiny_checkpoint}",
+        "model.max_length=32",
+        "model.name=tiny",
+        "train.batch_size=8",
+        "train.learning_rate=1e-3",
+        "train.keep_checkpoints=1",
+        "train.lazy_adam=true",
+        "data.train_samples=160",
+        "data.test_samples=60",
+        "train.epochs=3",
+        "--run-name",
+        "first",
+        "--output-dir",
+        workdir / "runs",
+        "--tensorboard-dir",
+        workdir / "tb",
+        cwd=workdir,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return workdir, workdir / "runs" / "first", result
@@ -36,8 +56,15 @@ def finished_run(tmp_path_factory, tiny_checkpoint):
 
 def test_run_directory_holds_every_promised_file(finished_run):
     _, run_dir, _ = finished_run
-    for name in ("recipe.json", "metrics.json", "classification_report.txt", "classification_report.json",
-                 "confusion_matrix.png", "predictions.csv", "status.json"):
+    for name in (
+        "recipe.json",
+        "metrics.json",
+        "classification_report.txt",
+        "classification_report.json",
+        "confusion_matrix.png",
+        "predictions.csv",
+        "status.json",
+    ):
         assert (run_dir / name).is_file(), name
     assert json.loads((run_dir / "status.json").read_text())["state"] == "complete"
     assert (run_dir / "export" / "tiny" / "1" / "saved_model.pb").is_file()
@@ -47,12 +74,17 @@ def test_overrides_reach_the_run_and_recipe_json_records_them(finished_run):
     workdir, run_dir, _ = finished_run
     recipe = json.loads((run_dir / "recipe.json").read_text())
     assert recipe["name"] == "emotion" and recipe["data"]["hub"] == "dair-ai/emotion"  # the local files took its place
-    assert recipe["data"]["train"] == str((workdir / "train.txt").resolve()) and recipe["data"]["columns"] == ["text", "label"]
+    assert recipe["data"]["train"] == str((workdir / "train.txt").resolve()) and recipe["data"]["columns"] == [
+        "text",
+        "label",
+    ]
     assert recipe["train"]["epochs"] == 3
     assert recipe["data"]["train_samples"] == 160
     assert recipe["model"]["max_length"] == 32
     assert recipe["run"]["replicas"] == 1
-    assert recipe["train"]["lazy_adam"] is True and recipe["run"]["optimizer"] == "LazyAdam"  # the default is Adam (test_model.py)
+    assert (
+        recipe["train"]["lazy_adam"] is True and recipe["run"]["optimizer"] == "LazyAdam"
+    )  # the default is Adam (test_model.py)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert [epoch["epoch"] for epoch in metrics["validation"]] == [1, 2, 3]
     assert {"loss", "accuracy"} <= set(metrics["validation"][0])
@@ -109,8 +141,17 @@ def test_prints_test_figures_and_paths(finished_run):
 def test_an_existing_run_is_never_overwritten(finished_run):
     workdir, run_dir, _ = finished_run
     before = {path: path.stat().st_mtime_ns for path in run_dir.rglob("*")}
-    result = kerasft("run", workdir / "tiny.py", "--run-name", "first", "--output-dir", workdir / "runs",
-                     "--tensorboard-dir", workdir / "tb", cwd=workdir)
+    result = kerasft(
+        "run",
+        workdir / "tiny.py",
+        "--run-name",
+        "first",
+        "--output-dir",
+        workdir / "runs",
+        "--tensorboard-dir",
+        workdir / "tb",
+        cwd=workdir,
+    )
     assert result.returncode == 2
     assert "already exists" in result.stderr and "Traceback" not in result.stderr
     assert {path: path.stat().st_mtime_ns for path in run_dir.rglob("*")} == before
@@ -122,8 +163,10 @@ def test_reexport_takes_the_next_version_and_answers_the_same(finished_run):
     assert result.returncode == 0, result.stderr[-2000:]
     assert (run_dir / "export" / "tiny" / "2" / "saved_model.pb").is_file()
     texts = ["where is my parcel", "i was charged twice", "the app crashes on login"]
-    answers = [json.loads(kerasft("predict", run_dir / "export" / "tiny" / version, *texts, "--json", cwd=workdir).stdout)
-               for version in ("1", "2")]
+    answers = [
+        json.loads(kerasft("predict", run_dir / "export" / "tiny" / version, *texts, "--json", cwd=workdir).stdout)
+        for version in ("1", "2")
+    ]
     assert [a["label"] for a in answers[0]] == [a["label"] for a in answers[1]]
     assert answers[0][0]["score"] == pytest.approx(answers[1][0]["score"], abs=1e-5)
 
@@ -138,12 +181,18 @@ def test_predict_prints_a_line_per_text_in_input_order(finished_run):
     workdir, run_dir, _ = finished_run
     texts = ["refund please", "", "my password stopped working", "Ünïcödé 😀"]
     plain = kerasft("predict", run_dir / "export" / "tiny", *texts, cwd=workdir)
-    as_json = json.loads(kerasft("predict", run_dir / "export" / "tiny", *texts, "--json", "--batch-size", "3", cwd=workdir).stdout)
+    as_json = json.loads(
+        kerasft("predict", run_dir / "export" / "tiny", *texts, "--json", "--batch-size", "3", cwd=workdir).stdout
+    )
     lines = plain.stdout.strip("\n").split("\n")
     assert len(lines) == len(as_json) == len(texts)
     for line, item in zip(lines, as_json):
         label, score = line.split("\t")
-        assert set(item) == {"label", "score"} and label == item["label"] and float(score) == pytest.approx(item["score"], abs=1e-4)
+        assert (
+            set(item) == {"label", "score"}
+            and label == item["label"]
+            and float(score) == pytest.approx(item["score"], abs=1e-4)
+        )
 
 
 def test_predict_without_texts_is_refused(finished_run):

@@ -12,15 +12,35 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasft.export import ExportError, InGraphTokenizer, export_model
+from conftest import QUICKSTART_DATA, read_rows
+from kerasft.export import ExportError, InGraphTokenizer, Parity, TextClassifierModule, export_model
 from kerasft.model import build_classifier, compile_classifier, load_tokenizer
-from conftest import read_rows, QUICKSTART_DATA
 
 LABELS = ["account", "billing", "delivery", "feedback", "technical"]
+
+
+def export(model, tokenizer, model_dir, parity=None):
+    """Exports as a run does: a copy of ``model`` without its optimizer, max_length 32, into ``model_dir/<next version>``."""
+    return export_model(TextClassifierModule.without_optimizer(model, tokenizer, LABELS, 32), model_dir, parity)
+
+
 TRICKY = [
-    "", "Café crème — naïve façade", "日本語のテキスト", "emoji 😀🎉 ok", "ÀÉÎÕÜ straße", "don't\tstop\nnow",
-    "\u200b zero width", "Ｆｕｌｌｗｉｄｔｈ", "ΣΊΣΥΦΟΣ ΟΔΟΣ", "ﬁne ligature", "a\x00b\x07c", "한국어 텍스트",
-    "Where's my REFUND?!", "  leading   spaces  ", "x" * 300, "word " * 400,
+    "",
+    "Café crème — naïve façade",
+    "日本語のテキスト",
+    "emoji 😀🎉 ok",
+    "ÀÉÎÕÜ straße",
+    "don't\tstop\nnow",
+    "\u200b zero width",
+    "Ｆｕｌｌｗｉｄｔｈ",
+    "ΣΊΣΥΦΟΣ ΟΔΟΣ",
+    "ﬁne ligature",
+    "a\x00b\x07c",
+    "한국어 텍스트",
+    "Where's my REFUND?!",
+    "  leading   spaces  ",
+    "x" * 300,
+    "word " * 400,
 ]
 
 
@@ -33,7 +53,9 @@ def trained(tiny_checkpoint):
     model = build_classifier(str(tiny_checkpoint), LABELS)
     compile_classifier(model, 1e-3)
     rows = read_rows(QUICKSTART_DATA / "train.csv")[:64]
-    inputs = dict(tokenizer([row["text"] for row in rows], padding=True, truncation=True, max_length=32, return_tensors="np"))
+    inputs = dict(
+        tokenizer([row["text"] for row in rows], padding=True, truncation=True, max_length=32, return_tensors="np")
+    )
     model.fit(inputs, np.array([LABELS.index(row["label"]) for row in rows]), epochs=3, batch_size=16, verbose=0)
     texts = [row["text"] for row in read_rows(QUICKSTART_DATA / "test.csv")[:40]] + TRICKY
     probabilities = predict_texts(model, tokenizer, texts, max_length=32, batch_size=16)
@@ -44,7 +66,7 @@ def trained(tiny_checkpoint):
 def exported(trained, tmp_path_factory):
     model, tokenizer, texts, probabilities = trained
     root = tmp_path_factory.mktemp("export")
-    path, facts = export_model(model, tokenizer, LABELS, 32, root, "tiny", parity_texts=texts, parity_probabilities=probabilities)
+    path, facts = export(model, tokenizer, root / "tiny", Parity(texts, probabilities))
     return path, facts
 
 
@@ -73,7 +95,9 @@ def test_in_graph_tokens_equal_the_python_tokenizer(minilm_checkpoint, text):
 def test_in_graph_tokens_equal_the_python_tokenizer_on_the_quickstart_data(minilm_checkpoint):
     tokenizer = load_tokenizer(str(minilm_checkpoint))
     in_graph = InGraphTokenizer.of(tokenizer, max_length=64)
-    texts = [row["text"] for split in ("train", "validation", "test") for row in read_rows(QUICKSTART_DATA / f"{split}.csv")]
+    texts = [
+        row["text"] for split in ("train", "validation", "test") for row in read_rows(QUICKSTART_DATA / f"{split}.csv")
+    ]
     expected = tokenizer(texts, truncation=True, max_length=64, padding=True, return_tensors="np")
     got = in_graph(tf.constant(texts))
     np.testing.assert_array_equal(got["input_ids"].numpy(), expected["input_ids"])
@@ -93,9 +117,9 @@ def test_no_optimizer_state_in_the_export(exported, trained):
 
 def test_second_export_takes_the_next_version_and_never_overwrites(trained, tmp_path):
     model, tokenizer, _, _ = trained
-    first, _ = export_model(model, tokenizer, LABELS, 32, tmp_path, "tiny")
+    first, _ = export(model, tokenizer, tmp_path / "tiny")
     stamp = (first / "saved_model.pb").stat().st_mtime_ns
-    second, facts = export_model(model, tokenizer, LABELS, 32, tmp_path, "tiny")
+    second, facts = export(model, tokenizer, tmp_path / "tiny")
     assert (first.name, second.name, facts["version"]) == ("1", "2", 2)
     assert (first / "saved_model.pb").stat().st_mtime_ns == stamp
 
@@ -104,14 +128,16 @@ def test_failed_parity_publishes_nothing(trained, tmp_path):
     model, tokenizer, texts, probabilities = trained
     wrong = np.roll(probabilities, 1, axis=1)
     with pytest.raises(ExportError, match="disagrees"):
-        export_model(model, tokenizer, LABELS, 32, tmp_path, "tiny", parity_texts=texts, parity_probabilities=wrong)
+        export(model, tokenizer, tmp_path / "tiny", Parity(texts, wrong))
     assert list((tmp_path / "tiny").iterdir()) == []
 
 
 def test_signatures_listed_by_saved_model_cli(exported):
     path, _ = exported
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
-    shown = subprocess.run([cli, "show", "--dir", str(path), "--all"], capture_output=True, text=True, timeout=120).stdout
+    shown = subprocess.run(
+        [cli, "show", "--dir", str(path), "--all"], capture_output=True, text=True, timeout=120
+    ).stdout
     text_part = shown.split("signature_def['serving_default']")[1]
     ids_part = shown.split("signature_def['predict_ids']")[1].split("signature_def[")[0]
     assert "inputs['text'] tensor_info:\n        dtype: DT_STRING\n        shape: (-1)" in text_part
@@ -149,8 +175,14 @@ def test_tensorflow_only_process_answers_raw_text_like_kerasft_predict(exported,
     client = tmp_path / "client.py"
     client.write_text(TF_ONLY_CLIENT)
     environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    answer = subprocess.run([sys.executable, "-I", str(client), str(path)], input=json.dumps(texts),
-                            capture_output=True, text=True, timeout=180, env=environment)
+    answer = subprocess.run(
+        [sys.executable, "-I", str(client), str(path)],
+        input=json.dumps(texts),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=environment,
+    )
     assert answer.returncode == 0, answer.stderr[-2000:]
     served = json.loads(answer.stdout)
     assert len(served["label"]) == len(texts)
@@ -203,35 +235,46 @@ def test_grpc_predict_request_round_trip(serve):
 # Ops that TF Serving's model server links from tensorflow-text (tensorflow_serving/model_servers/BUILD ->
 # @org_tensorflow_text//tensorflow_text:ops_lib), as far as this export needs them.
 TF_TEXT_OPS_IN_TF_SERVING = {
-    "FastWordpieceTokenizeWithOffsets", "FastBertNormalize", "NormalizeUTF8", "CaseFoldUTF8",
-    "RegexSplitWithOffsets", "WordpieceTokenizeWithOffsets",
+    "FastWordpieceTokenizeWithOffsets",
+    "FastBertNormalize",
+    "NormalizeUTF8",
+    "CaseFoldUTF8",
+    "RegexSplitWithOffsets",
+    "WordpieceTokenizeWithOffsets",
 }
 
 
 def test_export_uses_only_core_ops_and_tf_serving_text_ops(exported):
     from tensorflow.core.protobuf import saved_model_pb2
-    from tensorflow.python.framework import op_def_registry
 
     saved = saved_model_pb2.SavedModel()
     saved.ParseFromString((exported[0] / "saved_model.pb").read_bytes())
     graph = saved.meta_graphs[0].graph_def
-    ops = {node.op for node in graph.node} | {node.op for function in graph.library.function for node in function.node_def}
+    ops = {node.op for node in graph.node} | {
+        node.op for function in graph.library.function for node in function.node_def
+    }
     ops -= {function.signature.name for function in graph.library.function}
     code = "import sys, json; from tensorflow.python.framework import op_def_registry as r; print(json.dumps([o for o in json.loads(sys.argv[1]) if r.get(o) is None]))"
-    core_missing = json.loads(subprocess.run([sys.executable, "-c", code, json.dumps(sorted(ops))], capture_output=True, text=True, timeout=120).stdout)
+    core_missing = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", code, json.dumps(sorted(ops))], capture_output=True, text=True, timeout=120
+        ).stdout
+    )
     assert set(core_missing) <= TF_TEXT_OPS_IN_TF_SERVING, core_missing
 
 
 def test_tokenizer_without_in_graph_form_exports_ids_only_and_says_so(wordlevel_checkpoint, tmp_path):
     tokenizer = load_tokenizer(str(wordlevel_checkpoint))
     model = build_classifier(str(wordlevel_checkpoint), LABELS)
-    path, facts = export_model(model, tokenizer, LABELS, 32, tmp_path, "words", parity_texts=["a"], parity_probabilities=np.zeros((1, 5)))
+    path, facts = export(model, tokenizer, tmp_path / "words", Parity(["a"], np.zeros((1, 5))))
     assert facts["raw_text_signature"] is False and "takes token ids" in facts["note"]
     assert "parity" not in facts  # nothing to compare: there is no text signature
     signature = tf.saved_model.load(str(path)).signatures["serving_default"]
     assert set(signature.structured_input_signature[1]) == {"input_ids", "attention_mask"}
     ids = tokenizer(["where is my parcel"], return_tensors="np")
-    outputs = signature(input_ids=tf.constant(ids["input_ids"], tf.int32), attention_mask=tf.constant(ids["attention_mask"], tf.int32))
+    outputs = signature(
+        input_ids=tf.constant(ids["input_ids"], tf.int32), attention_mask=tf.constant(ids["attention_mask"], tf.int32)
+    )
     assert outputs["probabilities"].shape == (1, 5)
     from kerasft.errors import UserError
     from kerasft.serve import predict
@@ -247,7 +290,9 @@ def test_kerasft_predict_batches_by_length_and_answers_in_input_order(exported, 
     alone = [serve(text=tf.constant([text]))["score"].numpy()[0] for text in texts]
     answers = predict(exported[0], texts, batch_size=2)
     np.testing.assert_allclose([answer["score"] for answer in answers], alone, atol=1e-5)
-    assert [answer["label"] for answer in answers] == [serve(text=tf.constant([text]))["label"].numpy()[0].decode() for text in texts]
+    assert [answer["label"] for answer in answers] == [
+        serve(text=tf.constant([text]))["label"].numpy()[0].decode() for text in texts
+    ]
 
 
 def shuffled_texts_of_every_length(count: int) -> list[str]:
@@ -261,14 +306,18 @@ def test_a_batch_of_several_chunks_answers_like_one_text_at_a_time_and_like_the_
     from kerasft.export import CHUNK
 
     model, tokenizer, _, _ = trained
-    texts = shuffled_texts_of_every_length(2 * CHUNK + 5)  # 0 to 36 words, beyond max_length: ragged chunks, a short last one
+    texts = shuffled_texts_of_every_length(
+        2 * CHUNK + 5
+    )  # 0 to 36 words, beyond max_length: ragged chunks, a short last one
     batched = serve(text=tf.constant(texts))["probabilities"].numpy()
     alone = np.concatenate([serve(text=tf.constant([text]))["probabilities"].numpy() for text in texts])
     np.testing.assert_allclose(batched, alone, atol=1e-5)
     np.testing.assert_allclose(batched, predict_texts(model, tokenizer, texts, max_length=32, batch_size=16), atol=1e-4)
     predict_ids = tf.saved_model.load(str(exported[0])).signatures["predict_ids"]
     ids = tokenizer(texts, padding=True, truncation=True, max_length=32, return_tensors="np")
-    by_ids = predict_ids(input_ids=tf.constant(ids["input_ids"], tf.int32), attention_mask=tf.constant(ids["attention_mask"], tf.int32))
+    by_ids = predict_ids(
+        input_ids=tf.constant(ids["input_ids"], tf.int32), attention_mask=tf.constant(ids["attention_mask"], tf.int32)
+    )
     np.testing.assert_allclose(by_ids["probabilities"].numpy(), batched, atol=1e-5)
 
 
@@ -280,13 +329,16 @@ class RowEcho(tf.Module):
     def __call__(self, inputs, training=False):
         ids, mask = inputs["input_ids"], inputs["attention_mask"]
         rows, width = tf.shape(ids)[0], tf.shape(ids)[1]
-        echo = tf.stack([tf.reduce_sum(ids * mask, axis=1), tf.reduce_sum(mask, axis=1), tf.fill([rows], width)], axis=1)
+        echo = tf.stack(
+            [tf.reduce_sum(ids * mask, axis=1), tf.reduce_sum(mask, axis=1), tf.fill([rows], width)], axis=1
+        )
         return type("Output", (), {"logits": tf.pad(tf.cast(echo, tf.float64), [[0, 0], [0, 2]])})
 
 
 def test_each_row_comes_back_in_input_order_seen_whole_in_a_chunk_cut_to_its_own_longest(trained):
     """The tiny trained model answers nearly alike for every text: this stand-in checks the row order exactly."""
-    from kerasft.export import CHUNK, TextClassifierModule
+    from kerasft.batching import PadToLongest, Plan
+    from kerasft.export import CHUNK
 
     module = TextClassifierModule(RowEcho(), trained[1], LABELS, max_length=64)
     logits_by_length = tf.function(module.logits_by_length)
@@ -298,10 +350,14 @@ def test_each_row_comes_back_in_input_order_seen_whole_in_a_chunk_cut_to_its_own
         np.testing.assert_array_equal(logits[:, 0], (ids * mask).sum(axis=1))  # this row's ids, in this row's place
         lengths = mask.sum(axis=1)
         np.testing.assert_array_equal(logits[:, 1], lengths)  # no attended token cut off
-        widths = logits[:, 2]
-        assert (widths >= lengths).all()
-        by_length = np.sort(lengths)
-        chunk_longest = by_length[np.minimum(np.arange(0, len(texts), CHUNK) + CHUNK, len(texts)) - 1]
-        assert set(widths) == set(chunk_longest)  # each chunk as wide as its own longest row, not the batch's
-        left_padded = logits_by_length(tokens["input_ids"][:, ::-1], tokens["attention_mask"][:, ::-1]).numpy()  # a client's own padding
+        # the graph cuts the batch as kerasft.batching does in Python: by length, longest first, each chunk padded to its longest
+        plan = Plan(len(texts), CHUNK, shuffle=False, lengths=lengths)
+        expected_widths = np.zeros(len(texts))
+        for chunk in range(plan.batches):
+            rows = plan.indices(chunk)
+            expected_widths[rows] = PadToLongest(trained[1]).width(int(lengths[rows].max()))
+        np.testing.assert_array_equal(logits[:, 2], expected_widths)
+        left_padded = logits_by_length(
+            tokens["input_ids"][:, ::-1], tokens["attention_mask"][:, ::-1]
+        ).numpy()  # a client's own padding
         np.testing.assert_array_equal(left_padded[:, :2], logits[:, :2])

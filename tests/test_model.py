@@ -33,7 +33,11 @@ def test_minilm_tf_weights_equal_the_safetensors_file(minilm_checkpoint):
         matched.add(name)
     assert matched == set(tensors) - {"embeddings.position_ids"}
     assert len(matched) == 103  # 104 tensors in the file; position_ids is a buffer, not a weight
-    assert model.config.id2label == dict(enumerate(LABELS)) and model.config.label2id == {"anger": 0, "joy": 1, "sadness": 2}
+    assert model.config.id2label == dict(enumerate(LABELS)) and model.config.label2id == {
+        "anger": 0,
+        "joy": 1,
+        "sadness": 2,
+    }
     assert model.classifier.weights[0].shape == (384, 3)
 
 
@@ -44,13 +48,22 @@ def test_tiny_checkpoint_compiles_and_trains_a_step(tiny_checkpoint):
     inputs = dict(tokenizer(["i am happy", "so sad"], padding=True, return_tensors="np"))
     history = model.fit(inputs, np.array([1, 2]), epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
-    assert type(model.optimizer) is Adam  # the default (train.lazy_adam=false): kerasft.optimizer's, the fused kernel's way
+    assert (
+        type(model.optimizer) is Adam
+    )  # the default (train.lazy_adam=false): kerasft.optimizer's, the fused kernel's way
     assert model.optimizer.learning_rate.numpy() == pytest.approx(1e-3)
-    assert all(hasattr(getattr(model, step), "autograph_info__") for step in ("train_step", "test_step", "predict_step"))  # do_not_convert's mark
+    assert all(
+        hasattr(getattr(model, step), "autograph_info__") for step in ("train_step", "test_step", "predict_step")
+    )  # do_not_convert's mark
 
 
 # Four steps of sparse (embedding) and dense gradients: token ids repeated within a step, rows seen and then not
-STEP_IDS = [np.array([3, 7, 3, 9, 0, 3]), np.array([1, 1, 2, 5, 8, 9]), np.array([4, 4, 4, 4, 4, 4]), np.array([6, 0, 2, 2, 7, 11])]
+STEP_IDS = [
+    np.array([3, 7, 3, 9, 0, 3]),
+    np.array([1, 1, 2, 5, 8, 9]),
+    np.array([4, 4, 4, 4, 4, 4]),
+    np.array([6, 0, 2, 2, 7, 11]),
+]
 
 
 def four_steps(optimizer, seed: int = 0):
@@ -58,14 +71,23 @@ def four_steps(optimizer, seed: int = 0):
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
-    start = {"embedding": rng.normal(size=(50, 4)).astype("float32"), "dense": rng.normal(size=(4, 3)).astype("float32")}
-    steps = [(rng.normal(size=(6, 4)).astype("float32"), ids, rng.normal(size=(4, 3)).astype("float32")) for ids in STEP_IDS]
+    start = {
+        "embedding": rng.normal(size=(50, 4)).astype("float32"),
+        "dense": rng.normal(size=(4, 3)).astype("float32"),
+    }
+    steps = [
+        (rng.normal(size=(6, 4)).astype("float32"), ids, rng.normal(size=(4, 3)).astype("float32")) for ids in STEP_IDS
+    ]
     variables = {name: tf.Variable(value) for name, value in start.items()}
     for rows, ids, dense in steps:
         sparse = tf.IndexedSlices(tf.constant(rows), tf.constant(ids), dense_shape=tf.constant([50, 4]))
         optimizer.apply_gradients([(sparse, variables["embedding"]), (tf.constant(dense), variables["dense"])])
     after = {name: variable.numpy() for name, variable in variables.items()}
-    slots = {slot: optimizer.get_slot(variables["embedding"], slot).numpy() for slot in "mv"} if hasattr(optimizer, "get_slot") else None
+    slots = (
+        {slot: optimizer.get_slot(variables["embedding"], slot).numpy() for slot in "mv"}
+        if hasattr(optimizer, "get_slot")
+        else None
+    )
     return start, after, slots, steps
 
 
@@ -77,7 +99,9 @@ def test_adam_makes_the_same_updates_as_keras_adam_on_embedding_and_dense_gradie
     for reference in (keras.optimizers.Adam(learning_rate=0.1), keras.optimizers.legacy.Adam(learning_rate=0.1)):
         _, theirs, _, _ = four_steps(reference)
         for name in start:
-            np.testing.assert_allclose(ours[name], theirs[name], rtol=1e-5, atol=1e-5, err_msg=f"{type(reference)} {name}")  # float32 rounding
+            np.testing.assert_allclose(
+                ours[name], theirs[name], rtol=1e-5, atol=1e-5, err_msg=f"{type(reference)} {name}"
+            )  # float32 rounding
     np.testing.assert_array_equal(ours["embedding"][20:], start["embedding"][20:])  # rows never seen never move
 
 
@@ -100,7 +124,9 @@ def test_lazy_adam_moves_only_the_rows_with_a_gradient_by_adams_update():
     np.testing.assert_allclose(moments["v"], v, rtol=1e-5, atol=1e-6)
     _, adam, _, _ = four_steps(keras.optimizers.legacy.Adam(learning_rate=rate), seed=1)
     np.testing.assert_allclose(ours["dense"], adam["dense"], rtol=1e-5, atol=1e-5)
-    assert not np.allclose(ours["embedding"][[3, 9]], adam["embedding"][[3, 9]], atol=1e-3)  # seen in steps 1-2, resting since: Adam moved them on
+    assert not np.allclose(
+        ours["embedding"][[3, 9]], adam["embedding"][[3, 9]], atol=1e-3
+    )  # seen in steps 1-2, resting since: Adam moved them on
     np.testing.assert_array_equal(ours["embedding"][12:], start["embedding"][12:])  # never seen, never moved
 
 
@@ -113,16 +139,31 @@ def test_optimizer_docstring_examples_run():
     assert results.attempted >= 8 and results.failed == 0
 
 
-@pytest.mark.parametrize("kind, extra", [  # BERT trains in most other tests
-    ("distilbert", {"dim": 32, "n_layers": 2, "n_heads": 2, "hidden_dim": 37}), ("roberta", {}), ("albert", {"embedding_size": 16}), ("deberta-v2", {}),
-])
+@pytest.mark.parametrize(
+    "kind, extra",
+    [  # BERT trains in most other tests
+        ("distilbert", {"dim": 32, "n_layers": 2, "n_heads": 2, "hidden_dim": 37}),
+        ("roberta", {}),
+        ("albert", {"embedding_size": 16}),
+        ("deberta-v2", {}),
+    ],
+)
 def test_common_architectures_fit_evaluate_and_predict_with_steps_traced_once_without_autograph(kind, extra):
     """compile_classifier traces the steps once and without AutoGraph: every common architecture must still trace and learn."""
     import tensorflow as tf
     from transformers import AutoConfig, TFAutoModelForSequenceClassification
 
-    config = AutoConfig.for_model(kind, vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
-                                  max_position_embeddings=64, num_labels=3, **extra)
+    config = AutoConfig.for_model(
+        kind,
+        vocab_size=100,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=64,
+        num_labels=3,
+        **extra,
+    )
     model = TFAutoModelForSequenceClassification.from_config(config)
     model(model.dummy_inputs)  # built, as build_classifier's from_pretrained leaves it
     compile_classifier(model, 1e-2)
@@ -130,7 +171,9 @@ def test_common_architectures_fit_evaluate_and_predict_with_steps_traced_once_wi
     ids = rng.integers(5, 100, (16, 12))
     mask = np.ones_like(ids)
     mask[:8, 8:] = 0  # some padded rows
-    dataset = tf.data.Dataset.from_tensor_slices(({"input_ids": ids, "attention_mask": mask}, rng.integers(0, 3, 16))).batch(8)
+    dataset = tf.data.Dataset.from_tensor_slices(
+        ({"input_ids": ids, "attention_mask": mask}, rng.integers(0, 3, 16))
+    ).batch(8)
     history = model.fit(dataset, validation_data=dataset, epochs=3, verbose=0).history
     losses = history["loss"]
     assert np.isfinite(losses).all() and losses[-1] < losses[0]
@@ -142,10 +185,13 @@ def test_common_architectures_fit_evaluate_and_predict_with_steps_traced_once_wi
     assert np.isfinite(model.evaluate(dataset, verbose=0)[0])
 
 
-@pytest.mark.parametrize("checkpoint, expected", [
-    ("/no/such/folder", "checkpoint folder not found"),
-    ("./missing-model", "checkpoint folder not found"),
-])
+@pytest.mark.parametrize(
+    "checkpoint, expected",
+    [
+        ("/no/such/folder", "checkpoint folder not found"),
+        ("./missing-model", "checkpoint folder not found"),
+    ],
+)
 def test_missing_checkpoint_folder(checkpoint, expected):
     with pytest.raises(UserError, match=expected):
         load_tokenizer(checkpoint)
@@ -164,7 +210,11 @@ def test_partial_checkpoint_is_refused(tmp_path, minilm_checkpoint):
     for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt"):
         shutil.copy(minilm_checkpoint / name, tmp_path / name)
     tensors = load_file(str(minilm_checkpoint / "model.safetensors"))
-    save_file({k: v for k, v in tensors.items() if "layer.5." not in k}, str(tmp_path / "model.safetensors"), metadata={"format": "pt"})
+    save_file(
+        {k: v for k, v in tensors.items() if "layer.5." not in k},
+        str(tmp_path / "model.safetensors"),
+        metadata={"format": "pt"},
+    )
     with pytest.raises(UserError, match="missing .* weights of its body"):
         build_classifier(str(tmp_path), LABELS)
 

@@ -28,8 +28,12 @@ def read_events(folder) -> dict:
     found = {}
     for tag in accumulator.Tags()["tensors"]:
         values = [(event.step, tensor_util.make_ndarray(event.tensor_proto)) for event in accumulator.Tensors(tag)]
-        found[tag] = [(step, float(value) if value.dtype.kind == "f" and value.ndim == 0 else value) for step, value in values]
-    found["_plugins"] = {tag: accumulator.SummaryMetadata(tag).plugin_data.plugin_name for tag in accumulator.Tags()["tensors"]}
+        found[tag] = [
+            (step, float(value) if value.dtype.kind == "f" and value.ndim == 0 else value) for step, value in values
+        ]
+    found["_plugins"] = {
+        tag: accumulator.SummaryMetadata(tag).plugin_data.plugin_name for tag in accumulator.Tags()["tensors"]
+    }
     found["_hparams"] = accumulator.PluginTagToContent("hparams") if "hparams" in found["_plugins"].values() else {}
     return found
 
@@ -56,15 +60,39 @@ def monitored_run(tmp_path_factory, tiny_checkpoint):
             writer = csv.DictWriter(handle, fieldnames=["text", "label"])
             writer.writeheader()
             writer.writerows(read_rows(QUICKSTART_DATA / f"{split}.csv")[:count])
-    recipe = write_recipe(workdir / "tiny.py", tiny_checkpoint, data, epochs=EPOCHS, batch_size=BATCH,
-                          keep_checkpoints=EPOCHS, early_stopping_metric="val_accuracy", early_stopping_patience=PATIENCE)
-    result = kerasft("run", recipe, "--run-name", "watched", "--output-dir", workdir / "runs",
-                     "--tensorboard-dir", workdir / "tb", cwd=workdir)
+    recipe = write_recipe(
+        workdir / "tiny.py",
+        tiny_checkpoint,
+        data,
+        epochs=EPOCHS,
+        batch_size=BATCH,
+        keep_checkpoints=EPOCHS,
+        early_stopping_metric="val_accuracy",
+        early_stopping_patience=PATIENCE,
+    )
+    result = kerasft(
+        "run",
+        recipe,
+        "--run-name",
+        "watched",
+        "--output-dir",
+        workdir / "runs",
+        "--tensorboard-dir",
+        workdir / "tb",
+        cwd=workdir,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = workdir / "runs" / "watched"
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    return {"workdir": workdir, "run_dir": run_dir, "tb": workdir / "tb" / "watched", "metrics": metrics,
-            "stdout": result.stdout, "data": data, "epochs_run": len(metrics["train"])}
+    return {
+        "workdir": workdir,
+        "run_dir": run_dir,
+        "tb": workdir / "tb" / "watched",
+        "metrics": metrics,
+        "stdout": result.stdout,
+        "data": data,
+        "epochs_run": len(metrics["train"]),
+    }
 
 
 def test_train_scalars_per_step_and_per_epoch(monitored_run):
@@ -76,7 +104,9 @@ def test_train_scalars_per_step_and_per_epoch(monitored_run):
     assert all(rate == pytest.approx(1e-3) for _, rate in events["step_learning_rate"])
     for key in ("loss", "accuracy", "macro_f1"):
         assert [step for step, _ in events[f"epoch_{key}"]] == list(range(epochs_run))
-        assert [value for _, value in events[f"epoch_{key}"]] == pytest.approx([epoch[key] for epoch in metrics["train"]], abs=1e-6)
+        assert [value for _, value in events[f"epoch_{key}"]] == pytest.approx(
+            [epoch[key] for epoch in metrics["train"]], abs=1e-6
+        )
     # step_loss is each batch's own loss: with equal batches, an epoch's steps average to its epoch_loss
     losses = np.array([value for _, value in events["step_loss"]]).reshape(epochs_run, STEPS_PER_EPOCH)
     assert losses.mean(axis=1) == pytest.approx([value for _, value in events["epoch_loss"]], abs=1e-4)
@@ -87,7 +117,9 @@ def test_validation_scalars_confusion_matrix_and_report_per_epoch(monitored_run)
     events = read_events(monitored_run["tb"] / "validation")
     epochs_run, metrics = monitored_run["epochs_run"], monitored_run["metrics"]
     for key in ("loss", "accuracy", "macro_f1"):
-        assert [value for _, value in events[f"epoch_{key}"]] == pytest.approx([epoch[key] for epoch in metrics["validation"]], abs=1e-6)
+        assert [value for _, value in events[f"epoch_{key}"]] == pytest.approx(
+            [epoch[key] for epoch in metrics["validation"]], abs=1e-6
+        )
     assert events["_plugins"]["confusion_matrix"] == "images" and events["_plugins"]["classification_report"] == "text"
     assert [step for step, _ in events["confusion_matrix"]] == list(range(epochs_run))
     for _, (width, height, png) in events["confusion_matrix"]:
@@ -162,9 +194,9 @@ def test_early_stopping_evaluates_and_exports_the_best_epoch(monitored_run):
     assert -np.log(picked).mean() == pytest.approx(metrics["validation"][best - 1]["loss"], abs=1e-4)
 
     # `kerasft export RUN_DIR` exports the kept epoch again, not the newest checkpoint
-    from kerasft.runner import reexport
+    from kerasft.runner import export_again
 
-    path, facts = reexport(run_dir)
+    path, facts = export_again(run_dir)
     assert path.name == "2" and facts["checkpoint"] == str(run_dir / "checkpoints" / f"epoch-{best}")
     again = load_text_signature(path)(text=tf.constant(texts))["probabilities"].numpy()
     assert np.abs(again - exported).max() < 1e-4
@@ -199,8 +231,7 @@ def test_runs_lists_the_finished_run(monitored_run):
 def test_macro_f1_metric_equals_scikit_learn():
     from sklearn.metrics import classification_report, confusion_matrix, f1_score
 
-    from kerasft.evaluate import report_from_confusion_matrix
-    from kerasft.monitor import MacroF1
+    from kerasft.metrics import MacroF1, report_from_confusion_matrix
 
     rng = np.random.default_rng(0)
     metric = MacroF1(num_classes=5)  # class 4 never occurs, class 3 is never right
@@ -217,15 +248,19 @@ def test_macro_f1_metric_equals_scikit_learn():
     assert (metric.confusion_matrix() == confusion_matrix(y_true, y_pred, labels=range(5))).all()
     names = ["a", "b", "c", "d", "e"]
     assert report_from_confusion_matrix(metric.confusion_matrix(), names) == classification_report(
-        y_true, y_pred, labels=range(5), target_names=names, zero_division=0, digits=4)
+        y_true, y_pred, labels=range(5), target_names=names, zero_division=0, digits=4
+    )
     metric.reset_state()
     assert float(metric.result()) == 0.0
 
 
-@pytest.mark.parametrize("scripted, epochs, patience, best, epochs_run", [
-    ([0.50, 0.70, 0.65, 0.60, 0.90], 5, 2, 2, 4),  # stops after 2 epochs without improvement
-    ([0.50, 0.90, 0.80], 3, 5, 2, 3),  # runs every epoch, still ends on the best one
-])
+@pytest.mark.parametrize(
+    "scripted, epochs, patience, best, epochs_run",
+    [
+        ([0.50, 0.70, 0.65, 0.60, 0.90], 5, 2, 2, 4),  # stops after 2 epochs without improvement
+        ([0.50, 0.90, 0.80], 3, 5, 2, 3),  # runs every epoch, still ends on the best one
+    ],
+)
 def test_early_stopping_restores_the_best_weights(tmp_path, scripted, epochs, patience, best, epochs_run):
     """val_macro_f1 is scripted per epoch; a higher one is better (Keras' "auto" mode would minimise it)."""
     import tf_keras as keras
@@ -262,7 +297,9 @@ def test_step_scalars_follow_a_learning_rate_schedule(tmp_path, optimizer):
 
     schedule = keras.optimizers.schedules.PolynomialDecay(0.1, decay_steps=4, end_learning_rate=0.02)
     model = keras.Sequential([keras.layers.Dense(1, input_shape=(2,))])
-    model.compile((Adam if optimizer == "kerasft" else keras.optimizers.Adam)(schedule), "mse")  # runs use kerasft's (a legacy Keras optimizer)
+    model.compile(
+        (Adam if optimizer == "kerasft" else keras.optimizers.Adam)(schedule), "mse"
+    )  # runs use kerasft's (a legacy Keras optimizer)
     running = []
 
     class Means(keras.callbacks.Callback):
@@ -270,10 +307,20 @@ def test_step_scalars_follow_a_learning_rate_schedule(tmp_path, optimizer):
             running.append(logs["loss"])
 
     x, y = np.random.default_rng(0).normal(size=(20, 2)), np.random.default_rng(1).normal(size=(20, 1))
-    model.fit(x, y, batch_size=4, epochs=2, verbose=0, shuffle=False, callbacks=[StepScalars(tmp_path / "train"), Means()])
+    model.fit(
+        x,
+        y,
+        batch_size=4,
+        epochs=2,
+        verbose=0,
+        shuffle=False,
+        callbacks=[StepScalars(tmp_path / "train", chief=True), Means()],
+    )
     events = read_events(tmp_path / "train")
     assert [step for step, _ in events["step_learning_rate"]] == list(range(1, 11))
-    assert [rate for _, rate in events["step_learning_rate"]] == pytest.approx([float(schedule(step)) for step in range(10)])
+    assert [rate for _, rate in events["step_learning_rate"]] == pytest.approx(
+        [float(schedule(step)) for step in range(10)]
+    )
     # Keras logs running means over the epoch; the batch losses behind them are k*mean_k - (k-1)*mean_(k-1)
     batch_losses = []
     for epoch in range(2):
@@ -288,7 +335,10 @@ def test_early_stopping_metric_is_checked():
 
     recipe = Recipe(name="r")
     recipe.data.train = "train.csv"
-    assert apply_overrides(recipe, ["train.early_stopping_metric=val_macro_f1"]).train.early_stopping_metric == "val_macro_f1"
+    assert (
+        apply_overrides(recipe, ["train.early_stopping_metric=val_macro_f1"]).train.early_stopping_metric
+        == "val_macro_f1"
+    )
     with pytest.raises(UserError, match="val_loss, val_accuracy, val_macro_f1"):
         apply_overrides(recipe, ["train.early_stopping_metric=val_f1"])
     with pytest.raises(UserError, match="early_stopping_patience"):

@@ -32,13 +32,19 @@ def flawed_data(tmp_path):
     train += [
         {"text": "", "label": "billing"},
         {"text": "   ", "label": "account"},
-        {"text": "  " + train[0]["text"].upper().replace(" ", "   ") + " ", "label": train[0]["label"]},  # same text, other case/spacing
+        {
+            "text": "  " + train[0]["text"].upper().replace(" ", "   ") + " ",
+            "label": train[0]["label"],
+        },  # same text, other case/spacing
         {"text": train[1]["text"], "label": other},  # same text, another label
         {"text": LONG_TEXT, "label": "delivery"},
     ]
     validation += [{"text": "", "label": "feedback"}]
     test += [{"text": train[2]["text"], "label": train[2]["label"]}]  # leaked from train
-    return {split: _write(tmp_path / f"{split}.csv", rows) for split, rows in (("train", train), ("validation", validation), ("test", test))}
+    return {
+        split: _write(tmp_path / f"{split}.csv", rows)
+        for split, rows in (("train", train), ("validation", validation), ("test", test))
+    }
 
 
 def _key(text: str) -> str:
@@ -64,17 +70,29 @@ def test_inspect_writes_an_overview_that_matches_a_recount(tmp_path, tiny_checkp
         facts = overview["splits"][split]
         assert facts["texts"] == len(kept[split])
         assert facts["empty_texts_dropped"] == len(rows[split]) - len(kept[split])
-        assert overview["class_counts"][split] == {label: Counter(row["label"] for row in kept[split])[label] for label in labels}
+        assert overview["class_counts"][split] == {
+            label: Counter(row["label"] for row in kept[split])[label] for label in labels
+        }
         keys = [_key(row["text"]) for row in kept[split]]
         assert facts["duplicate_texts"] == len(keys) - len(set(keys))
         by_text = {}
         for row in kept[split]:
             by_text.setdefault(_key(row["text"]), set()).add(row["label"])
         assert facts["texts_with_conflicting_labels"] == sum(len(found) > 1 for found in by_text.values())
-    assert overview["splits"]["train"]["empty_texts_dropped"] == 2 and overview["splits"]["validation"]["empty_texts_dropped"] == 1
-    assert overview["splits"]["train"]["duplicate_texts"] >= 2 and overview["splits"]["train"]["texts_with_conflicting_labels"] >= 1
+    assert (
+        overview["splits"]["train"]["empty_texts_dropped"] == 2
+        and overview["splits"]["validation"]["empty_texts_dropped"] == 1
+    )
+    assert (
+        overview["splits"]["train"]["duplicate_texts"] >= 2
+        and overview["splits"]["train"]["texts_with_conflicting_labels"] >= 1
+    )
     train_keys = {_key(row["text"]) for row in kept["train"]}
-    assert overview["in_several_splits"]["train&test"]["texts"] == len(train_keys & {_key(row["text"]) for row in kept["test"]}) >= 1
+    assert (
+        overview["in_several_splits"]["train&test"]["texts"]
+        == len(train_keys & {_key(row["text"]) for row in kept["test"]})
+        >= 1
+    )
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
     lengths = np.array([len(tokenizer(row["text"])["input_ids"]) for split in kept.values() for row in split])
@@ -96,7 +114,11 @@ def test_inspect_writes_an_overview_that_matches_a_recount(tmp_path, tiny_checkp
 
     out = result.stdout
     assert f"{len(kept['train'])}" in out and "max_length 32 (recipe) truncates" in out
-    assert "duplicate texts in train: " in out and "texts in both train and test: " in out and "empty texts in validation: 1" in out
+    assert (
+        "duplicate texts in train: " in out
+        and "texts in both train and test: " in out
+        and "empty texts in validation: 1" in out
+    )
     assert str(folder) in out
 
 
@@ -104,7 +126,16 @@ def test_suggested_max_length_and_percentiles():
     from kerasft.overview import lengths_summary, suggest_max_length, truncation
 
     lengths = np.array([5] * 98 + [40, 300])
-    assert lengths_summary(lengths) == {"texts": 100, "mean": 8.3, "min": 5, "p50": 5, "p90": 5, "p95": 5, "p99": 40, "max": 300}
+    assert lengths_summary(lengths) == {
+        "texts": 100,
+        "mean": 8.3,
+        "min": 5,
+        "p50": 5,
+        "p90": 5,
+        "p95": 5,
+        "p99": 40,
+        "max": 300,
+    }
     assert suggest_max_length(lengths, limit=512) == 40  # 99% are no longer than 40
     assert suggest_max_length(lengths, limit=32) == 32  # never past the model's limit
     assert suggest_max_length(np.array([3, 4]), limit=512) == 8

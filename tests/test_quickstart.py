@@ -10,8 +10,18 @@ from conftest import REPO, kerasft, read_rows
 
 
 def test_quickstart_learns_well_above_the_majority_class(tmp_path):
-    result = kerasft("run", REPO / "recipes" / "quickstart.py", "--run-name", "qs", "--output-dir", tmp_path / "runs",
-                     "--tensorboard-dir", tmp_path / "tb", cwd=tmp_path, timeout=600)
+    result = kerasft(
+        "run",
+        REPO / "recipes" / "quickstart.py",
+        "--run-name",
+        "qs",
+        "--output-dir",
+        tmp_path / "runs",
+        "--tensorboard-dir",
+        tmp_path / "tb",
+        cwd=tmp_path,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = tmp_path / "runs" / "qs"
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -21,6 +31,12 @@ def test_quickstart_learns_well_above_the_majority_class(tmp_path):
     assert metrics["test"]["accuracy"] >= majority + 0.5, (metrics["test"], majority)
     assert metrics["export"]["raw_text_signature"] and metrics["export"]["parity"]["argmax_agreement"] == 1.0
     assert re.search(r"test accuracy 0\.\d{4}", result.stdout)
-    answer = kerasft("predict", run_dir / "export" / "quickstart", "I was charged twice for the same order",
-                     "my parcel never arrived", "--json", cwd=tmp_path)
+    answer = kerasft(
+        "predict",
+        run_dir / "export" / "quickstart",
+        "I was charged twice for the same order",
+        "my parcel never arrived",
+        "--json",
+        cwd=tmp_path,
+    )
     assert [item["label"] for item in json.loads(answer.stdout)] == ["billing", "delivery"]

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from conftest import REPO
 from kerasft.errors import UserError
 from kerasft.recipe import DataConfig, Recipe, apply_overrides, field_types, load_recipe, parse_value
-from conftest import REPO
 
 
 @pytest.mark.parametrize("name", ["quickstart", "emotion", "imdb"])
@@ -22,15 +22,28 @@ def test_emotion_and_imdb_keep_the_classic_settings():
     assert (emotion.data.hub, emotion.model.checkpoint) == ("dair-ai/emotion", "distilbert-base-uncased")
     assert (emotion.train.batch_size, emotion.train.learning_rate) == (64, 5e-5)
     imdb = load_recipe(REPO / "recipes" / "imdb.py")
-    assert (imdb.data.hub, imdb.model.checkpoint, imdb.train.batch_size, imdb.train.epochs) == ("imdb", "bert-base-uncased", 8, 3)
+    assert (imdb.data.hub, imdb.model.checkpoint, imdb.train.batch_size, imdb.train.epochs) == (
+        "imdb",
+        "bert-base-uncased",
+        8,
+        3,
+    )
     assert (imdb.data.train_samples, imdb.data.test_samples) == (1000, 500)
 
 
 def test_overrides_are_typed_by_field():
-    recipe = apply_overrides(Recipe(data=DataConfig(hub="x")), [
-        "train.epochs=3", "train.learning_rate=2e-5", "data.columns=text, label", "data.sep=;",
-        "model.max_length=none", "data.train_samples=100", "name=mine",
-    ])
+    recipe = apply_overrides(
+        Recipe(data=DataConfig(hub="x")),
+        [
+            "train.epochs=3",
+            "train.learning_rate=2e-5",
+            "data.columns=text, label",
+            "data.sep=;",
+            "model.max_length=none",
+            "data.train_samples=100",
+            "name=mine",
+        ],
+    )
     assert recipe.train.epochs == 3 and isinstance(recipe.train.epochs, int)
     assert recipe.train.learning_rate == 2e-5
     assert recipe.data.columns == ["text", "label"]
@@ -53,14 +66,17 @@ def test_unknown_key_is_refused_naming_the_valid_keys():
     assert "train.epoch" in message and "train.epochs" in message and "data.text_column" in message
 
 
-@pytest.mark.parametrize("override, expected", [
-    ("train.epochs=three", "expected int"),
-    ("train.learning_rate=fast", "expected float"),
-    ("train.epochs=none", "expected int"),
-    ("train.epochs", "KEY=VALUE"),
-    ("train.epochs=0", "greater than 0"),
-    ("data.validation_fraction=1.5", "between 0 and 1"),
-])
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("train.epochs=three", "expected int"),
+        ("train.learning_rate=fast", "expected float"),
+        ("train.epochs=none", "expected int"),
+        ("train.epochs", "KEY=VALUE"),
+        ("train.epochs=0", "greater than 0"),
+        ("data.validation_fraction=1.5", "between 0 and 1"),
+    ],
+)
 def test_bad_values_are_refused(override, expected):
     with pytest.raises(UserError, match=expected):
         apply_overrides(load_recipe(REPO / "recipes" / "emotion.py"), [override])
@@ -68,9 +84,23 @@ def test_bad_values_are_refused(override, expected):
 
 def test_every_documented_field_exists():
     keys = set(field_types())
-    assert {"model.checkpoint", "data.hub", "data.train", "data.validation", "data.test", "data.sep", "data.columns",
-            "data.text_column", "data.label_column", "data.train_samples", "data.test_samples", "train.epochs",
-            "train.batch_size", "train.learning_rate", "train.seed"} <= keys
+    assert {
+        "model.checkpoint",
+        "data.hub",
+        "data.train",
+        "data.validation",
+        "data.test",
+        "data.sep",
+        "data.columns",
+        "data.text_column",
+        "data.label_column",
+        "data.train_samples",
+        "data.test_samples",
+        "train.epochs",
+        "train.batch_size",
+        "train.learning_rate",
+        "train.seed",
+    } <= keys
 
 
 def test_parse_value_lists_and_optionals():
@@ -83,14 +113,21 @@ def test_recipe_round_trips_through_json():
     assert Recipe.from_dict(json.loads(recipe.to_json())) == recipe
 
 
-@pytest.mark.parametrize("source, expected", [
-    (None, "recipe file not found"),
-    ("recipe = Recipe(\n", "line 1: syntax error"),
-    ("x = 1\n", "defines no `recipe = Recipe(...)`"),
-    ("raise RuntimeError('boom')\n", "failed to run: RuntimeError: boom"),
-    ("from kerasft.recipe import Recipe, TrainConfig\nrecipe = Recipe(train=TrainConfig(epochs='3'))\n", "train.epochs = '3': expected int"),
-    ("from kerasft.recipe import Recipe\nrecipe = Recipe()\n", "names no data"),
-], ids=["missing file", "syntax error", "no recipe object", "recipe raises", "wrong type", "no data"])
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        (None, "recipe file not found"),
+        ("recipe = Recipe(\n", "line 1: syntax error"),
+        ("x = 1\n", "defines no `recipe = Recipe(...)`"),
+        ("raise RuntimeError('boom')\n", "failed to run: RuntimeError: boom"),
+        (
+            "from kerasft.recipe import Recipe, TrainConfig\nrecipe = Recipe(train=TrainConfig(epochs='3'))\n",
+            "train.epochs = '3': expected int",
+        ),
+        ("from kerasft.recipe import Recipe\nrecipe = Recipe()\n", "names no data"),
+    ],
+    ids=["missing file", "syntax error", "no recipe object", "recipe raises", "wrong type", "no data"],
+)
 def test_broken_recipe_files_are_refused(tmp_path, source, expected):
     path = tmp_path / "recipe.py"
     if source is not None:

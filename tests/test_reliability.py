@@ -18,14 +18,14 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from conftest import REPO, read_rows, write_recipe
 from kerasft.cli import main
 from kerasft.errors import UserError
 
 
-def run(*args) -> "click.testing.Result":
+def run(*args) -> Result:
     return CliRunner().invoke(main, ["run", *map(str, args)])
 
 
@@ -40,10 +40,13 @@ def one_error_line(result) -> str:
 
 @pytest.fixture
 def recipe(tmp_path, tiny_checkpoint, small_data) -> Path:
-    return write_recipe(tmp_path / "tiny.py", tiny_checkpoint, small_data, epochs=2, batch_size=8, mixed_precision="off")
+    return write_recipe(
+        tmp_path / "tiny.py", tiny_checkpoint, small_data, epochs=2, batch_size=8, mixed_precision="off"
+    )
 
 
 # --- inputs ------------------------------------------------------------------------------------------------------
+
 
 def test_empty_texts_are_refused_when_the_recipe_says_so(tmp_path):
     from kerasft.data import load_splits
@@ -51,19 +54,38 @@ def test_empty_texts_are_refused_when_the_recipe_says_so(tmp_path):
 
     path = tmp_path / "d.csv"
     path.write_text('text,label\ngood,pos\nbad,neg\n"",neg\nfine,pos\n   ,pos\n', encoding="utf-8")
-    with pytest.raises(UserError, match=r"the train split has 2 empty or missing texts \(the first in data row 3\); "
-                                        r"fill them in or remove them, or set data.empty_texts=drop"):
+    with pytest.raises(
+        UserError,
+        match=r"the train split has 2 empty or missing texts \(the first in data row 3\); "
+        r"fill them in or remove them, or set data.empty_texts=drop",
+    ):
         load_splits(DataConfig(train=str(path), validation=str(path), test=str(path), empty_texts="error"), seed=0)
     with pytest.raises(UserError, match="data.empty_texts must be one of drop, error, got 'skip'"):
         apply_overrides(Recipe(data=DataConfig(train=str(path))), ["data.empty_texts=skip"])
 
 
-@pytest.mark.parametrize("name, content, expected", [
-    ("zero.csv", "", "data file .*zero.csv is empty"),
-    ("ragged.csv", "text,label\nok,joy\nfine,joy\nbad,line,joy\n", "ragged.csv could not be read: .*Expected 2 fields in line 4, saw 3"),
-    ("nolabel.csv", "text,label\ngood,pos\nbad,\nfine,neg\n", "the train split has rows with no label; fill them in or remove them"),
-    ("nolabel.jsonl", '{"text": "good", "label": "pos"}\n{"text": "bad", "label": null}\n', "the train split has rows with no label"),
-], ids=["zero-byte file", "ragged csv line", "empty label cell", "null label"])
+@pytest.mark.parametrize(
+    "name, content, expected",
+    [
+        ("zero.csv", "", "data file .*zero.csv is empty"),
+        (
+            "ragged.csv",
+            "text,label\nok,joy\nfine,joy\nbad,line,joy\n",
+            "ragged.csv could not be read: .*Expected 2 fields in line 4, saw 3",
+        ),
+        (
+            "nolabel.csv",
+            "text,label\ngood,pos\nbad,\nfine,neg\n",
+            "the train split has rows with no label; fill them in or remove them",
+        ),
+        (
+            "nolabel.jsonl",
+            '{"text": "good", "label": "pos"}\n{"text": "bad", "label": null}\n',
+            "the train split has rows with no label",
+        ),
+    ],
+    ids=["zero-byte file", "ragged csv line", "empty label cell", "null label"],
+)
 def test_more_bad_files_get_one_line_and_nothing_else_on_stderr(tmp_path, capfd, name, content, expected):
     from kerasft.data import load_splits
     from kerasft.recipe import DataConfig
@@ -74,7 +96,9 @@ def test_more_bad_files_get_one_line_and_nothing_else_on_stderr(tmp_path, capfd,
     with pytest.raises(UserError, match=expected) as refused:
         load_splits(DataConfig(train=str(path), validation=str(path), test=str(path)), seed=0)
     assert "\n" not in str(refused.value)
-    assert capfd.readouterr().err == ""  # the libraries' own logging of the failure is kept quiet: the CLI prints one line
+    assert (
+        capfd.readouterr().err == ""
+    )  # the libraries' own logging of the failure is kept quiet: the CLI prints one line
 
 
 def test_a_corrupt_weights_file_is_refused(tmp_path, tiny_checkpoint):
@@ -100,16 +124,23 @@ def test_a_checkpoint_head_of_another_size_is_reinitialised_with_a_warning(tmp_p
     head = trained.classifier.kernel.numpy()
 
     two = build_classifier(str(folder), ["neg", "pos"])
-    assert "the checkpoint's classifier head has another size; re-initialised it for 2 labels" in capsys.readouterr().out
+    assert (
+        "the checkpoint's classifier head has another size; re-initialised it for 2 labels" in capsys.readouterr().out
+    )
     assert two.classifier.kernel.shape == (32, 2)
     np.testing.assert_array_equal(two.bert.get_weights()[0], trained.bert.get_weights()[0])  # the body is kept
 
     three = build_classifier(str(folder), ["a", "b", "c"])
-    assert "head was loaded from the checkpoint (it has the same number of labels); its label meanings may differ" in capsys.readouterr().out
+    assert (
+        "head was loaded from the checkpoint (it has the same number of labels); its label meanings may differ"
+        in capsys.readouterr().out
+    )
     np.testing.assert_array_equal(three.classifier.kernel.numpy(), head)
 
 
-def test_texts_far_longer_than_max_length_are_truncated_in_training_and_in_the_export(tmp_path, tiny_checkpoint, small_data):
+def test_texts_far_longer_than_max_length_are_truncated_in_training_and_in_the_export(
+    tmp_path, tiny_checkpoint, small_data
+):
     import csv
 
     long_text = " ".join(["my parcel never arrived and nobody answers"] * 400)  # ~2,800 tokens; max_length is 32
@@ -119,7 +150,9 @@ def test_texts_far_longer_than_max_length_are_truncated_in_training_and_in_the_e
             writer = csv.DictWriter(handle, fieldnames=["text", "label"])
             writer.writeheader()
             writer.writerows(rows)
-    recipe = write_recipe(tmp_path / "tiny.py", tiny_checkpoint, small_data, epochs=1, batch_size=16, mixed_precision="off")
+    recipe = write_recipe(
+        tmp_path / "tiny.py", tiny_checkpoint, small_data, epochs=1, batch_size=16, mixed_precision="off"
+    )
     result = run(recipe, "--run-name", "long", "--output-dir", tmp_path / "runs", "--tensorboard-dir", tmp_path / "tb")
     assert result.exit_code == 0, result.output[-3000:]
     run_dir = tmp_path / "runs" / "long"
@@ -130,6 +163,7 @@ def test_texts_far_longer_than_max_length_are_truncated_in_training_and_in_the_e
 
 
 # --- faults --------------------------------------------------------------------------------------------------------
+
 
 def test_nan_loss_stops_the_run_keeps_the_last_good_checkpoint_and_exports_nothing(tmp_path, recipe, monkeypatch):
     """The fault: in epoch 2 the classifier's weights turn NaN (as a far too high learning rate does), so the loss is NaN."""
@@ -157,26 +191,55 @@ def test_nan_loss_stops_the_run_keeps_the_last_good_checkpoint_and_exports_nothi
     result = run(recipe, "--run-name", "nan", "--output-dir", tmp_path / "runs", "--tensorboard-dir", tmp_path / "tb")
     run_dir = tmp_path / "runs" / "nan"
     line = one_error_line(result)
-    assert np.isnan(losses[-1]) and np.isfinite(losses[:15]).all()  # 15 good steps in epoch 1, then NaN: it really happened
-    assert (f"the training loss became NaN at epoch 2, step 4, so the run stopped and exported nothing; "
-            f"the last good checkpoint is {run_dir / 'checkpoints' / 'epoch-1'}; lower train.learning_rate (it is 0.001)") in line
+    assert (
+        np.isnan(losses[-1]) and np.isfinite(losses[:15]).all()
+    )  # 15 good steps in epoch 1, then NaN: it really happened
+    assert (
+        f"the training loss became NaN at epoch 2, step 4, so the run stopped and exported nothing; "
+        f"the last good checkpoint is {run_dir / 'checkpoints' / 'epoch-1'}; lower train.learning_rate (it is 0.001)"
+    ) in line
     assert sorted(path.name for path in (run_dir / "checkpoints").glob("*.index")) == ["epoch-1.index"]
     status = json.loads((run_dir / "status.json").read_text())
     assert (status["state"], status["stage"]) == ("failed", "train") and "NaN" in status["error"]
-    assert not (run_dir / "export").exists() and not (run_dir / "metrics.json").exists() and not (run_dir / "trained").exists()
+    assert (
+        not (run_dir / "export").exists()
+        and not (run_dir / "metrics.json").exists()
+        and not (run_dir / "trained").exists()
+    )
 
 
 def test_sigterm_saves_like_ctrl_c_and_the_run_resumes_to_the_end(tmp_path, recipe):
-    from kerasft.resume import backup_position
+    from kerasft.resume import TrainingState
+    from kerasft.rundir import RunDir
     from kerasft.runlist import list_runs
 
     run_dir = (tmp_path / "runs" / "terminated").resolve()
     out, err = tmp_path / "run.out", tmp_path / "run.err"
-    base = [str(Path(sys.executable).with_name("kerasft"))] if Path(sys.executable).with_name("kerasft").is_file() else [sys.executable, "-m", "kerasft"]
+    base = (
+        [str(Path(sys.executable).with_name("kerasft"))]
+        if Path(sys.executable).with_name("kerasft").is_file()
+        else [sys.executable, "-m", "kerasft"]
+    )
     with out.open("w") as stdout, err.open("w") as stderr:
-        process = subprocess.Popen([*base, "run", str(recipe), "train.epochs=3", "train.backup_every_steps=1000", "--run-name", "terminated",
-                                    "--output-dir", "runs", "--tensorboard-dir", "tb"], cwd=tmp_path, stdout=stdout, stderr=stderr,
-                                   env=os.environ | {"PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"})
+        process = subprocess.Popen(
+            [
+                *base,
+                "run",
+                str(recipe),
+                "train.epochs=3",
+                "train.backup_every_steps=1000",
+                "--run-name",
+                "terminated",
+                "--output-dir",
+                "runs",
+                "--tensorboard-dir",
+                "tb",
+            ],
+            cwd=tmp_path,
+            stdout=stdout,
+            stderr=stderr,
+            env=os.environ | {"PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"},
+        )
     try:
         deadline = time.time() + 120
         while "Epoch 1/" not in out.read_text() and process.poll() is None and time.time() < deadline:
@@ -191,19 +254,23 @@ def test_sigterm_saves_like_ctrl_c_and_the_run_resumes_to_the_end(tmp_path, reci
     assert f"Resume with:\n  kerasft run --resume {run_dir}\n" in stderr
     status = json.loads((run_dir / "status.json").read_text())
     assert (status["state"], status["stage"]) == ("interrupted", "train")
-    assert backup_position(run_dir, 15) is not None  # 120 examples / batch 8; no periodic backup yet: SIGTERM wrote it
+    assert (
+        TrainingState(RunDir(run_dir), chief=True).position(15) is not None
+    )  # 120 examples / batch 8; no periodic backup yet: SIGTERM wrote it
     assert [row["state"] for row in list_runs(tmp_path / "runs")] == ["interrupted"]
 
     resumed = CliRunner().invoke(main, ["run", "--resume", str(run_dir)])
     assert resumed.exit_code == 0, resumed.output[-3000:]
     assert json.loads((run_dir / "status.json").read_text())["state"] == "complete"
-    assert json.loads((run_dir / "metrics.json").read_text())["training"]["steps"] == 3 * 15  # as many as an uninterrupted run
+    assert (
+        json.loads((run_dir / "metrics.json").read_text())["training"]["steps"] == 3 * 15
+    )  # as many as an uninterrupted run
 
 
 def test_a_killed_run_is_listed_as_killed(tmp_path):
     import socket
 
-    from kerasft.resume import check_resumable
+    from kerasft.rundir import RunDir
     from kerasft.runlist import list_runs
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -212,11 +279,13 @@ def test_a_killed_run_is_listed_as_killed(tmp_path):
     try:
         for name, pid in (("killed", dead.pid), ("live", alive.pid)):
             (tmp_path / name).mkdir()
-            (tmp_path / name / "status.json").write_text(json.dumps({"state": "running", "pid": pid, "host": socket.gethostname()}))
+            (tmp_path / name / "status.json").write_text(
+                json.dumps({"state": "running", "pid": pid, "host": socket.gethostname()})
+            )
         assert {row["run"]: row["state"] for row in list_runs(tmp_path)} == {"killed": "killed", "live": "running"}
-        check_resumable(tmp_path / "killed")
+        RunDir(tmp_path / "killed").check_resumable()
         with pytest.raises(UserError, match="still running"):
-            check_resumable(tmp_path / "live")
+            RunDir(tmp_path / "live").check_resumable()
     finally:
         alive.kill()
         alive.wait()
@@ -236,22 +305,24 @@ def test_a_crash_mid_export_leaves_no_version_tf_serving_would_load(tmp_path, ti
         raise RuntimeError("crash mid-export")
 
     monkeypatch.setattr(export, "write_json", crash)
+    module = export.TextClassifierModule.without_optimizer(
+        build_classifier(str(tiny_checkpoint), ["a", "b"]), load_tokenizer(str(tiny_checkpoint)), ["a", "b"], 32
+    )
     with pytest.raises(RuntimeError, match="crash mid-export"):
-        export.export_model(build_classifier(str(tiny_checkpoint), ["a", "b"]), load_tokenizer(str(tiny_checkpoint)), ["a", "b"], 32,
-                            tmp_path / "export", "tiny")
+        export.export_model(module, model_dir)
     assert written == [True]
     assert [path.name for path in model_dir.iterdir()] == ["1"]  # no version 2, no staging folder left
     assert (model_dir / "1" / "saved_model.pb").read_bytes() == b"version 1"
 
 
 def test_too_little_free_space_is_refused_before_training(tmp_path, recipe, monkeypatch):
-    from kerasft import files
+    from kerasft import rundir
 
     real = shutil.disk_usage
-    monkeypatch.setattr(files.shutil, "disk_usage", lambda path: real(path)._replace(free=1_000_000))
+    monkeypatch.setattr(rundir.shutil, "disk_usage", lambda path: real(path)._replace(free=1_000_000))
     line = one_error_line(run(recipe, "--output-dir", tmp_path / "runs", "--tensorboard-dir", tmp_path / "tb"))
     assert "has 1 MB free but this run writes about" in line and "free some space, pick another --output-dir" in line
-    assert list((tmp_path / "runs").iterdir()) == [] and not (tmp_path / "tb").exists()
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "tb").exists()  # refused before anything was written
 
 
 def test_an_output_directory_that_cannot_be_created_is_refused(tmp_path, recipe):
@@ -261,19 +332,20 @@ def test_an_output_directory_that_cannot_be_created_is_refused(tmp_path, recipe)
 
 
 def test_a_full_disk_during_the_run_is_one_line_and_the_run_stays_resumable(tmp_path, recipe, monkeypatch):
-    from kerasft import runner
+    from kerasft.rundir import RunDir
 
-    real = runner.write_json
+    def full_disk(run_dir, recipe, manifest):
+        raise OSError(errno.ENOSPC, "No space left on device", str(run_dir / RunDir.RECIPE))
 
-    def full_disk(path, value):
-        if path.name == runner.RECIPE_FILE:
-            raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        real(path, value)
-
-    monkeypatch.setattr(runner, "write_json", full_disk)
+    monkeypatch.setattr(RunDir, "write_recipe", full_disk)
     run_dir = (tmp_path / "runs" / "full").resolve()
-    line = one_error_line(run(recipe, "--run-name", "full", "--output-dir", tmp_path / "runs", "--tensorboard-dir", tmp_path / "tb"))
-    assert line == f"kerasft: error: no space left on the device writing {run_dir / 'recipe.json'}; free some space, then continue with: kerasft run --resume {run_dir}"
+    line = one_error_line(
+        run(recipe, "--run-name", "full", "--output-dir", tmp_path / "runs", "--tensorboard-dir", tmp_path / "tb")
+    )
+    assert (
+        line
+        == f"kerasft: error: no space left on the device writing {run_dir / 'recipe.json'}; free some space, then continue with: kerasft run --resume {run_dir}"
+    )
     assert json.loads((run_dir / "status.json").read_text())["state"] == "failed"
 
 
@@ -310,21 +382,28 @@ def test_every_file_kerasft_writes_goes_through_write_atomic():
     """Result files are written by files.write_atomic (temporary name, then rename); nothing else opens a file to write."""
     import re
 
-    writers = re.compile(r"\.write_text\(|\.write_bytes\(|open\([^)]*[\"'][wa]b?[\"']|\.savefig\((?!buffer)|\.to_csv\(|json\.dump\(")
-    found = [f"{path.name}:{number}: {line.strip()}" for path in sorted((REPO / "kerasft").glob("*.py")) if path.name != "files.py"
-             for number, line in enumerate(path.read_text().splitlines(), start=1) if writers.search(line)]
+    writers = re.compile(
+        r"\.write_text\(|\.write_bytes\(|open\([^)]*[\"'][wa]b?[\"']|\.savefig\((?!buffer)|\.to_csv\(|json\.dump\("
+    )
+    found = [
+        f"{path.name}:{number}: {line.strip()}"
+        for path in sorted((REPO / "kerasft").glob("*.py"))
+        if path.name != "files.py"
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if writers.search(line)
+    ]
     assert found == []
 
 
 def test_two_runs_racing_for_one_name_do_not_share_it(tmp_path):
-    from kerasft.files import create_run_dir
+    from kerasft.rundir import RunDir
 
     start, results = threading.Barrier(8), []
 
     def race():
         start.wait()
         try:
-            results.append(create_run_dir(tmp_path, "same", "tiny"))
+            results.append(RunDir.create(tmp_path, "same", "tiny").path)
         except UserError as error:
             results.append(str(error))
 
@@ -335,3 +414,222 @@ def test_two_runs_racing_for_one_name_do_not_share_it(tmp_path):
         thread.join()
     assert results.count(tmp_path / "same") == 1
     assert sum("already exists; choose another --run-name" in str(result) for result in results) == 7
+
+
+# --- SIGTERM after training, TensorFlow's own disk-full error --------------------------------------------------------
+
+
+def sigterm_self():
+    os.kill(
+        os.getpid(), signal.SIGTERM
+    )  # a scheduler's stop, delivered to this process; Python runs the handler at once
+    time.sleep(1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", ["evaluate", "export"])
+def test_sigterm_during_evaluation_or_export_marks_the_run_and_resume_finishes_without_training(
+    tmp_path, recipe, monkeypatch, stage
+):
+    from kerasft import evaluate, export
+
+    run_dir = (tmp_path / "runs" / stage).resolve()
+    seen = {}
+    if stage == "evaluate":
+        real = evaluate.evaluate
+        monkeypatch.setattr(evaluate, "evaluate", lambda *args: (sigterm_self(), real(*args))[1])
+    else:
+        real = export.check_parity
+
+        def stop_with_the_savedmodel_staged(staging, parity):
+            seen["staged"] = (staging / "saved_model.pb").is_file()
+            sigterm_self()
+            return real(staging, parity)
+
+        monkeypatch.setattr(export, "check_parity", stop_with_the_savedmodel_staged)
+    result = run(recipe, "--run-name", stage, "--output-dir", tmp_path / "runs", "--tensorboard-dir", tmp_path / "tb")
+    assert result.exit_code == 130 and "Traceback" not in result.output
+    assert (
+        f"run interrupted during {stage}; training had finished and its weights are saved. Resume with:\n  kerasft run --resume {run_dir}"
+        in result.stderr
+    )
+    status = json.loads((run_dir / "status.json").read_text())
+    assert (status["state"], status["stage"]) == ("interrupted", stage)
+    assert not list((run_dir / "export").rglob("saved_model.pb"))  # nothing TF Serving could load
+    assert seen.get("staged", stage == "evaluate")
+    monkeypatch.undo()
+    resumed = CliRunner().invoke(main, ["run", "--resume", str(run_dir)])
+    assert resumed.exit_code == 0, resumed.output[-3000:]
+    assert "training had finished; restoring its final weights to evaluate and export" in resumed.output
+    assert "Epoch 1/" not in resumed.output  # no training again
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "complete"
+    assert [path.name for path in (run_dir / "export" / "tiny").iterdir()] == ["1"]
+
+
+@pytest.mark.slow
+def test_a_full_disk_reported_by_tensorflow_itself_is_one_line_with_the_resume_command(tmp_path, recipe, monkeypatch):
+    """TensorFlow's own writers (checkpoints, SavedModels) raise ResourceExhaustedError "<path>; No space left on device"."""
+    import tensorflow as tf
+
+    try:
+        tf.io.write_file("/dev/full", b"x" * 1_000_000)  # the very error TensorFlow's file system raises on a full disk
+    except tf.errors.OpError as error:
+        full = error
+    assert "No space left on device" in str(full)
+    real_save = tf.train.CheckpointManager.save
+
+    def save(manager, *args, **kwargs):
+        if "checkpoints" in str(manager.directory):  # the epoch checkpoint fails; backups before it went through
+            raise full
+        return real_save(manager, *args, **kwargs)
+
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", save)
+    run_dir = (tmp_path / "runs" / "tf-full").resolve()
+    line = one_error_line(
+        run(recipe, "--run-name", "tf-full", "--output-dir", tmp_path / "runs", "--tensorboard-dir", tmp_path / "tb")
+    )
+    assert (
+        line
+        == f"kerasft: error: no space left on the device writing /dev/full; free some space, then continue with: kerasft run --resume {run_dir}"
+    )
+    status = json.loads((run_dir / "status.json").read_text())
+    assert (status["state"], status["stage"]) == ("failed", "train")
+    monkeypatch.undo()
+    resumed = CliRunner().invoke(main, ["run", "--resume", str(run_dir)])
+    assert resumed.exit_code == 0, resumed.output[-3000:]
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "complete"
+
+
+# --- every command's bad input: one line, exit 2, nothing written -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, tiny_checkpoint):
+    """One finished run and its export, for the commands that read them."""
+    from conftest import QUICKSTART_DATA
+
+    folder = tmp_path_factory.mktemp("finished")
+    data = {split: QUICKSTART_DATA / f"{split}.csv" for split in ("train", "validation", "test")}
+    recipe = write_recipe(folder / "tiny.py", tiny_checkpoint, data, epochs=1, batch_size=16, mixed_precision="off")
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(recipe),
+            "data.train_samples=48",
+            "data.test_samples=16",
+            "--run-name",
+            "done",
+            "--output-dir",
+            str(folder / "runs"),
+            "--tensorboard-dir",
+            str(folder / "tb"),
+        ],
+    )
+    assert result.exit_code == 0, result.output[-3000:]
+    return folder / "runs" / "done"
+
+
+def damaged_copy(run_dir: Path, tmp_path: Path, damage) -> Path:
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    damage(copy)
+    return copy
+
+
+BAD_COMMANDS = {  # case -> (damage to a copy of the finished run, command, expected)
+    "predict: corrupt saved_model.pb": (
+        lambda run: (run / "export/tiny/1/saved_model.pb").write_bytes(b"\x08\x01garbage"),
+        ["predict", "{run}/export/tiny", "hello"],
+        "is not a SavedModel TensorFlow can load",
+    ),
+    "predict: no SavedModel": (
+        lambda run: shutil.rmtree(run / "export"),
+        ["predict", "{run}/export/tiny", "hello"],
+        "holds no SavedModel",
+    ),
+    "predict: non-UTF-8 --file": (
+        lambda run: (run / "texts.txt").write_bytes(b"fine\n\xff\xfe\n"),
+        ["predict", "{run}/export/tiny", "--file", "{run}/texts.txt"],
+        "texts.txt line 2: not valid UTF-8",
+    ),
+    "predict: missing --file": (
+        lambda run: None,
+        ["predict", "{run}/export/tiny", "--file", "{run}/nothing.txt"],
+        "text file not found",
+    ),
+    "export: not a run": (
+        lambda run: (run / "recipe.json").unlink(),
+        ["export", "{run}"],
+        "is not a kerasft run directory (no recipe.json)",
+    ),
+    "export: recipe.json not JSON": (
+        lambda run: (run / "recipe.json").write_text("{truncated"),
+        ["export", "{run}"],
+        "recipe.json cannot be read (JSONDecodeError",
+    ),
+    "export: recipe.json with a bad field": (
+        lambda run: (run / "recipe.json").write_text('{"train": {"epochs": "many"}}'),
+        ["export", "{run}"],
+        "does not hold a recipe this kerasft can run (recipe field train.epochs = 'many': expected int)",
+    ),
+    "export: corrupt checkpoint": (
+        lambda run: (run / "checkpoints/epoch-1.index").write_bytes(b"garbage"),
+        ["export", "{run}"],
+        "cannot restore the weights in",
+    ),
+    "export: model folder gone": (
+        lambda run: shutil.rmtree(run / "model"),
+        ["export", "{run}"],
+        "checkpoint folder not found",
+    ),
+    "export: corrupt config": (
+        lambda run: (run / "model/config.json").write_text("{"),
+        ["export", "{run}"],
+        "cannot read the config of",
+    ),
+    "resume: complete run": (lambda run: None, ["run", "--resume", "{run}"], "that run is complete"),
+    "resume: recipe.json not JSON": (
+        lambda run: (run / "recipe.json").write_text("[1, 2"),
+        ["run", "--resume", "{run}"],
+        "recipe.json cannot be read",
+    ),
+    "resume: recipe.json not an object": (
+        lambda run: (run / "recipe.json").write_text("[1, 2]"),
+        ["run", "--resume", "{run}"],
+        "recipe.json is not a JSON object",
+    ),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(BAD_COMMANDS))
+def test_bad_input_to_every_command_is_one_line_and_writes_nothing(finished, tmp_path, case):
+    damage, command, expected = BAD_COMMANDS[case]
+    run_dir = damaged_copy(finished, tmp_path, damage)
+    before = {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()}
+    line = one_error_line(CliRunner().invoke(main, [part.format(run=run_dir) for part in command]))
+    assert expected in line, line
+    assert {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()} == before
+
+
+def test_a_label_column_of_objects_or_a_text_column_of_numbers(tmp_path, capfd):
+    from kerasft.data import load_splits
+    from kerasft.recipe import DataConfig
+
+    objects = tmp_path / "objects.jsonl"
+    objects.write_text(
+        '{"text": "good", "label": {"name": "pos"}}\n{"text": "bad", "label": {"name": "neg"}}\n', encoding="utf-8"
+    )
+    capfd.readouterr()
+    with pytest.raises(
+        UserError,
+        match=r"the train split's label column 'label' holds dict values \(e.g. \"\{'name': 'pos'\}\"\), not single "
+        r"labels; point data.label_column at a column of plain strings or integers",
+    ):
+        load_splits(DataConfig(train=str(objects), validation=str(objects), test=str(objects)), seed=0)
+    assert capfd.readouterr().err == ""
+    numbers = tmp_path / "numbers.csv"
+    numbers.write_text("text,label\n42,pos\n7,neg\n1000,pos\n", encoding="utf-8")
+    loaded = load_splits(DataConfig(train=str(numbers), validation=str(numbers), test=str(numbers)), seed=0)
+    assert loaded.splits["train"]["text"] == ["42", "7", "1000"]  # numbers read from a text column are texts

@@ -62,8 +62,8 @@ def stratified_split(rows, seed=SEED):
         n_test = round(len(group) * TEST_FRACTION)
         n_val = round(len(group) * VAL_FRACTION)
         splits["test"].extend(group[:n_test])
-        splits["validation"].extend(group[n_test:n_test + n_val])
-        splits["train"].extend(group[n_test + n_val:])
+        splits["validation"].extend(group[n_test : n_test + n_val])
+        splits["train"].extend(group[n_test + n_val :])
     for name in splits:  # mix labels within each file
         rng.shuffle(splits[name])
     return splits

@@ -1,4 +1,5 @@
-"""Length-bucketed batches: seeded per epoch, every example once, little padding, resumable, and predictions in input order."""
+"""Batching: length-bucketed batches seeded per epoch, every example once, little padding, resumable, through
+`Dataset.to_tf_dataset`; predictions in input order; the export's in-graph chunks cut as this module cuts batches."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 from datasets import Dataset
 
-from kerasft.pipeline import PAD_MULTIPLE, Padder, Plan, in_input_order, token_lengths
+from kerasft.batching import PAD_MULTIPLE, PadToLongest, Plan, in_input_order, token_lengths
 
 EXAMPLES, BATCH, EPOCHS = 1000, 16, 3
 LENGTHS = np.random.default_rng(0).integers(3, 120, size=EXAMPLES)  # a wide spread, like real texts
@@ -34,7 +35,9 @@ def test_bucketed_batches_are_a_function_of_seed_and_epoch_and_hold_every_exampl
     epochs = [epoch_batches(plan, epoch) for epoch in range(EPOCHS)]
     for epoch, batches in enumerate(epochs):
         assert sorted(sum(batches, [])) == list(range(EXAMPLES))
-        assert all(len(rows) == BATCH for rows in batches[:-1]) and len(batches[-1]) == EXAMPLES % BATCH  # the partial batch last
+        assert (
+            all(len(rows) == BATCH for rows in batches[:-1]) and len(batches[-1]) == EXAMPLES % BATCH
+        )  # the partial batch last
         assert batches == epoch_batches(again, epoch)  # what every worker and a restarted run compute
     assert epochs[0] != epochs[1] != epochs[2]
     assert epochs[0] != epoch_batches(other_seed, 0)
@@ -53,7 +56,9 @@ def test_a_resumed_bucketed_plan_is_the_tail_of_the_full_plan():
     full = Plan(EXAMPLES, BATCH, seed=5, epochs=EPOCHS, lengths=LENGTHS)
     everything = [full.indices(number).tolist() for number in range(full.batches)]
     resumed = Plan(EXAMPLES, BATCH, seed=5, epochs=EPOCHS, start_epoch=1, start_step=7, lengths=LENGTHS)
-    assert [resumed.indices(number).tolist() for number in range(resumed.batches)] == everything[full.steps_per_epoch + 7 :]
+    assert [resumed.indices(number).tolist() for number in range(resumed.batches)] == everything[
+        full.steps_per_epoch + 7 :
+    ]
 
 
 def test_drop_remainder_keeps_full_batches_only():
@@ -80,13 +85,25 @@ def tokenizer(tiny_checkpoint):
 def test_padder_builds_what_the_hugging_face_collator_builds(tokenizer, multiple):
     from transformers import DataCollatorWithPadding
 
-    texts = ["short", "a much longer text with many more words in it than the others", "mid sized text here", "two words"] * 5
-    split = Dataset.from_dict({"text": texts, "label": list(range(20))}).map(lambda batch: tokenizer(batch["text"]), batched=True)
-    split = split.shuffle(seed=0).select(range(3, 17))  # an indices mapping over the arrow table, as data.load_splits makes
+    texts = [
+        "short",
+        "a much longer text with many more words in it than the others",
+        "mid sized text here",
+        "two words",
+    ] * 5
+    split = Dataset.from_dict({"text": texts, "label": list(range(20))}).map(
+        lambda batch: tokenizer(batch["text"]), batched=True
+    )
+    split = split.shuffle(seed=0).select(
+        range(3, 17)
+    )  # an indices mapping over the arrow table, as data.load_splits makes
     rows = np.array([5, 0, 13, 2])
     collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=multiple, return_tensors="np")
-    expected = collator([{name: split[int(row)][name] for name in tokenizer.model_input_names} for row in rows])
-    padded = Padder(split, tokenizer, pad_to_multiple_of=multiple)(rows)
+    examples = [
+        {name: split.with_format("numpy")[int(row)][name] for name in tokenizer.model_input_names} for row in rows
+    ]
+    expected = collator([{name: example[name].tolist() for name in example} for example in examples])
+    padded = PadToLongest(tokenizer, pad_to_multiple_of=multiple)(examples)
     assert padded.keys() == set(tokenizer.model_input_names)
     for name in padded:
         np.testing.assert_array_equal(padded[name], expected[name])
@@ -103,18 +120,22 @@ def test_predictions_come_back_in_input_order_for_texts_of_very_different_length
         """Answers each text's token count and first word id as logits: a wrong order shows at once."""
 
         def predict(self, dataset, verbose=0):
-            logits = [np.stack([features["attention_mask"].numpy().sum(axis=1), features["input_ids"].numpy()[:, 1]], axis=1)
-                      for features, _ in dataset]
+            logits = [
+                np.stack([features["attention_mask"].numpy().sum(axis=1), features["input_ids"].numpy()[:, 1]], axis=1)
+                for features in dataset
+            ]  # raw texts have no labels: the batches are the features alone
             return {"logits": np.concatenate(logits).astype(np.float32) / 100}
 
     encoded = [tokenizer(text, truncation=True, max_length=64)["input_ids"] for text in TEXTS]
     expected = np.array([[len(ids), ids[1]] for ids in encoded], dtype=np.float32) / 100
     expected = np.exp(expected) / np.exp(expected).sum(axis=1, keepdims=True)
-    np.testing.assert_allclose(predict_texts(LengthEcho(), tokenizer, TEXTS, max_length=64, batch_size=2), expected, rtol=1e-5)
+    np.testing.assert_allclose(
+        predict_texts(LengthEcho(), tokenizer, TEXTS, max_length=64, batch_size=2), expected, rtol=1e-5
+    )
 
 
 def test_batches_pad_to_their_longest_text_on_cpus_to_multiples_of_8_on_gpus_and_32_under_xla():
-    from kerasft.pipeline import pad_multiple
+    from kerasft.batching import pad_multiple
 
     assert pad_multiple("CPU", jit_compile=False) == 1
     assert pad_multiple("GPU", jit_compile=False) == 8
@@ -123,12 +144,61 @@ def test_batches_pad_to_their_longest_text_on_cpus_to_multiples_of_8_on_gpus_and
 
 def test_training_and_evaluation_pipelines_run_without_tf_data_autotuning(tokenizer):
     """Autotuning makes deleting an iterator wait for the autotuner's thread (seconds at the end of every `fit` and `predict`)."""
-    from kerasft.data import to_tf_dataset
-    from kerasft.pipeline import batches_dataset
+    from kerasft.batching import ordered_batches, training_batches
 
-    split = Dataset.from_dict({"text": ["a b", "c"], "label": [0, 1]}).map(lambda batch: tokenizer(batch["text"]), batched=True)
-    training = batches_dataset(split, tokenizer, Plan(examples=2, global_batch=2, lengths=token_lengths(split)))
-    evaluation = to_tf_dataset(split, tokenizer, batch_size=2, shuffle=False)
+    split = Dataset.from_dict({"text": ["a b", "c"], "label": [0, 1]}).map(
+        lambda batch: tokenizer(batch["text"]), batched=True
+    )
+    training = training_batches(
+        split, Plan(examples=2, global_batch=2, lengths=token_lengths(split)), PadToLongest(tokenizer)
+    )
+    evaluation, _ = ordered_batches(split, 2, PadToLongest(tokenizer))
     for dataset in (training, evaluation):
         assert dataset.options().autotune.enabled is False
         assert len(list(dataset)) == 1
+
+
+def test_training_batches_through_to_tf_dataset_are_the_plans_rows_from_a_mid_epoch_start(tokenizer):
+    """Each example's label is its row number: the batches `fit` gets must hold exactly the plan's rows, in its order."""
+    from kerasft.batching import training_batches
+
+    texts = [" ".join(["word"] * (1 + index % 13)) for index in range(45)]
+    split = Dataset.from_dict({"text": texts, "label": list(range(45))}).map(
+        lambda batch: tokenizer(batch["text"]), batched=True
+    )
+    split = split.shuffle(seed=1)  # an indices mapping, as data.load_splits makes
+    for drop_remainder in (False, True):
+        full = Plan(len(split), 8, seed=3, epochs=3, lengths=token_lengths(split), drop_remainder=drop_remainder)
+        resumed = Plan(
+            len(split),
+            8,
+            seed=3,
+            epochs=3,
+            start_epoch=1,
+            start_step=2,
+            lengths=token_lengths(split),
+            drop_remainder=drop_remainder,
+        )
+        rows = np.array(split["label"])
+        batches = list(training_batches(split, resumed, PadToLongest(tokenizer)))
+        assert len(batches) == resumed.batches == 2 * full.steps_per_epoch - 2
+        expected = [rows[full.indices(number)].tolist() for number in range(full.steps_per_epoch + 2, full.batches)]
+        assert [labels.numpy().tolist() for _, labels in batches] == expected
+        for features, labels in batches:  # each batch as wide as its own longest text
+            lengths = [len(tokenizer(texts[label])["input_ids"]) for label in labels.numpy()]
+            assert features["input_ids"].shape == (len(lengths), max(lengths))
+
+
+def test_a_width_that_the_shape_inference_samples_happen_to_share_does_not_freeze(tokenizer):
+    """`to_tf_dataset` infers shapes from 20 single examples; with 300 texts of one length and 3 long ones they all
+    share a width, which would become static and reject the long batch at run time."""
+    from kerasft.batching import ordered_batches
+
+    texts = ["same length text"] * 300 + ["a much longer text with many more words than all the others"] * 3
+    split = Dataset.from_dict({"text": texts, "label": [0] * 303}).map(
+        lambda batch: tokenizer(batch["text"]), batched=True
+    )
+    dataset, _ = ordered_batches(split, 64, PadToLongest(tokenizer))
+    assert dataset.element_spec[0]["input_ids"].shape.as_list() == [None, None]
+    widths = [features["input_ids"].shape[1] for features, _ in dataset]
+    assert widths[0] > widths[1] == widths[-1]

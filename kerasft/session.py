@@ -1,0 +1,201 @@
+"""The session: everything a run holds in memory, built from the recipe in one place and in the order TensorFlow needs.
+
+    session = Session(recipe)          # builds nothing yet; each part is built when first used, then kept
+    session.data.label_names           # the splits, loaded with kerasft.data
+    session.model                      # the compiled classifier, built in session.strategy's scope
+    session.prepare()                  # every part a run needs, so that bad input fails before anything is written
+
+Nothing here touches the disk but to read the recipe's data and checkpoint. `kerasft run` prepares
+a whole session before it creates the run directory; `kerasft inspect` uses the tokenizer and data;
+`kerasft export` a session of a finished run (`Session.of_run`): its tokenizer and config come from
+the run's ``model/`` folder and its weights from one of its checkpoints; the benchmarks build their
+models and pipelines through a session, as runs do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import cached_property
+from pathlib import Path
+
+from kerasft import data as datasets
+from kerasft import model as models
+from kerasft import precision as precisions
+from kerasft import strategy as strategies
+from kerasft.recipe import Recipe
+
+RUN_PARTS = (
+    "strategy",
+    "per_replica_batch",
+    "tokenizer",
+    "data",
+    "model",
+    "tokenized",
+)  # a run's parts, in the order they must be built
+
+
+class Session:
+    """A recipe's strategy, precision, tokenizer, data and compiled model, each built once, on first use.
+
+    ``strategy_name`` (``--strategy``) overrides ``train.strategy``. ``model_files`` and ``weights``
+    make the session of a finished run: tokenizer and config from ``model_files``, weights
+    restored from the checkpoint prefix ``weights``, no data, no optimizer.
+    """
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        strategy_name: str | None = None,
+        model_files: Path | None = None,
+        weights: str | None = None,
+    ):
+        if strategy_name:
+            recipe = dataclasses.replace(recipe, train=dataclasses.replace(recipe.train, strategy=strategy_name))
+        self.requested = recipe
+        self.model_files = model_files
+        self.weights = weights
+
+    @classmethod
+    def of_run(cls, recipe: Recipe, model_files: Path, weights: str) -> Session:
+        return cls(recipe, model_files=model_files, weights=weights)
+
+    # --- distribution and precision -------------------------------------------------------------------------------
+
+    @cached_property
+    def strategy(self):
+        """Chosen first: a multi-worker strategy must exist before anything sets up TensorFlow's devices."""
+        return strategies.choose_strategy(self.requested.train.strategy)
+
+    @cached_property
+    def chief(self) -> bool:
+        """The one answer to "does this process write the run directory, evaluate and export?"."""
+        return strategies.is_chief(self.strategy)
+
+    @cached_property
+    def workers(self) -> int:
+        return strategies.num_workers(self.strategy)
+
+    @cached_property
+    def per_replica_batch(self) -> int:
+        return strategies.per_replica_batch(self.strategy, self.requested.train.batch_size)
+
+    @cached_property
+    def precision(self) -> precisions.Precision:
+        return precisions.choose(self.requested.train, strategies.device_kind(self.strategy))
+
+    @cached_property
+    def learning_rate(self) -> float:
+        scale = self.strategy.num_replicas_in_sync if self.requested.train.scale_learning_rate else 1
+        return self.requested.train.learning_rate * scale
+
+    # --- tokenizer, config, data ----------------------------------------------------------------------------------
+
+    @property
+    def source(self) -> str:
+        """Where the tokenizer and config come from: the recipe's checkpoint, or a run's model/ folder."""
+        return str(self.model_files) if self.model_files else self.requested.model.checkpoint
+
+    @cached_property
+    def tokenizer(self):
+        return models.load_tokenizer(self.source)
+
+    @cached_property
+    def config(self):
+        return models.load_config(self.source)
+
+    @cached_property
+    def max_length(self) -> int:
+        return datasets.resolve_max_length(self.tokenizer, self.config, self.requested.model.max_length)
+
+    @cached_property
+    def recipe(self) -> Recipe:
+        """The recipe as run: local paths made absolute, ``max_length`` and the model name filled in."""
+        recipe = self.requested
+        files = {
+            name: str(Path(path).resolve())
+            for name in ("train", "validation", "test")
+            if (path := getattr(recipe.data, name))
+        }
+        checkpoint = recipe.model.checkpoint
+        if models.is_local(checkpoint):
+            checkpoint = str(Path(checkpoint).expanduser().resolve())
+        model = dataclasses.replace(
+            recipe.model, checkpoint=checkpoint, max_length=self.max_length, name=recipe.model.name or recipe.name
+        )
+        return dataclasses.replace(recipe, data=dataclasses.replace(recipe.data, **files), model=model)
+
+    @cached_property
+    def data(self) -> datasets.Data:
+        return datasets.load_splits(self.requested.data, seed=self.requested.train.seed)
+
+    @cached_property
+    def tokenized(self):
+        """Every split with the tokenizer's inputs added: truncated at ``max_length``, not padded."""
+        return datasets.tokenize(self.data.splits, self.tokenizer, self.max_length)
+
+    @property
+    def label_names(self) -> list[str]:
+        return models.label_names_of(self.config) if self.weights else self.data.label_names
+
+    # --- the model ------------------------------------------------------------------------------------------------
+
+    @cached_property
+    def model(self):
+        """The classifier: from the checkpoint, compiled in the strategy's scope and precision; or a run's, restored."""
+        import tf_keras as keras
+
+        if self.weights:  # a finished run's weights, for export: float32, no strategy, no optimizer
+            model = models.classifier_from_config(self.config)
+            models.restore_weights(model, self.weights)
+            return model
+        # Dropout draws from tf.random.Generator variables, which kerasft.resume saves with each backup, so that a
+        # resumed run draws what the uninterrupted one would (Keras' default op-level seeds cannot be saved).
+        keras.backend.experimental.enable_tf_random_generator()
+        keras.utils.set_random_seed(self.requested.train.seed)
+        from kerasft.optimizer import LazyAdam
+
+        with self.precision.applied(), self.strategy.scope():
+            model = models.build_classifier(self.requested.model.checkpoint, self.label_names)
+            precisions.keep_logits_float32(model)
+            models.compile_classifier(
+                model,
+                self.learning_rate,
+                jit_compile=self.precision.jit_compile,
+                optimizer=LazyAdam if self.requested.train.lazy_adam else None,
+            )
+        return model
+
+    def prepare(self) -> Session:
+        """Builds every part a run needs, in TensorFlow's order, so that bad input fails before any folder exists."""
+        for part in RUN_PARTS:
+            getattr(self, part)
+        return self
+
+    def model_bytes(self) -> int:
+        """The size of the model's weights, for the free-space check."""
+        return sum(int(weight.shape.num_elements()) * weight.dtype.size for weight in self.model.weights)
+
+    def describe(self, run_name: str) -> str:
+        """The line a run starts with: labels, split sizes, replicas and devices, the batch split, precision; then warnings."""
+        manifest = self.manifest()
+        counts = ", ".join(f"{len(split)} {name}" for name, split in self.data.splits.items())
+        lines = [
+            f"kerasft: run {run_name}: {len(self.label_names)} labels, {counts}; {manifest['replicas']} replica(s) with "
+            f"{manifest['strategy']} on {', '.join(manifest['devices'])}, global batch {manifest['global_batch']} = "
+            f"{manifest['replicas']} x {manifest['per_replica_batch']}; {manifest['mixed_precision']}, "
+            f"XLA {'on' if manifest['jit_compile'] else 'off'}"
+        ]
+        return "\n".join(lines + [f"kerasft: warning: {note}" for note in self.precision.notes])
+
+    def manifest(self) -> dict:
+        """What recipe.json records about how the run ran: strategy, devices, batch split, learning rate, optimizer, precision."""
+        optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)  # under a LossScaleOptimizer
+        return strategies.describe(self.strategy) | {
+            "global_batch": self.requested.train.batch_size,
+            "per_replica_batch": self.per_replica_batch,
+            "learning_rate": self.learning_rate,
+            "optimizer": type(optimizer).__name__,
+            "mixed_precision": self.precision.policy,
+            "jit_compile": self.precision.jit_compile,
+            "device_request": strategies.requested_devices(),
+        }
