@@ -126,7 +126,9 @@ def write_recipe(path: Path, checkpoint: Path, data: dict[str, Path], **train) -
         recipe = Recipe(
             name="tiny",
             model=ModelConfig(checkpoint={str(checkpoint)!r}, max_length=32),
-            data=DataConfig(train={str(data["train"])!r}, validation={str(data["validation"])!r}, test={str(data["test"])!r}),
+            data=DataConfig(
+                train={str(data["train"])!r}, validation={str(data["validation"])!r}, test={str(data["test"])!r}
+            ),
             train=TrainConfig({", ".join(f"{key}={value!r}" for key, value in settings.items())}),
         )
     """)

@@ -143,7 +143,8 @@ def test_batches_pad_to_their_longest_text_on_cpus_to_multiples_of_8_on_gpus_and
 
 
 def test_training_and_evaluation_pipelines_run_without_tf_data_autotuning(tokenizer):
-    """Autotuning makes deleting an iterator wait for the autotuner's thread (seconds at the end of every `fit` and `predict`)."""
+    """Autotuning makes deleting an iterator wait for the autotuner's thread (seconds at the end of every `fit` and
+    `predict`)."""
     from kerasft.batching import ordered_batches, training_batches
 
     split = Dataset.from_dict({"text": ["a b", "c"], "label": [0, 1]}).map(
@@ -159,7 +160,8 @@ def test_training_and_evaluation_pipelines_run_without_tf_data_autotuning(tokeni
 
 
 def test_training_batches_through_to_tf_dataset_are_the_plans_rows_from_a_mid_epoch_start(tokenizer):
-    """Each example's label is its row number: the batches `fit` gets must hold exactly the plan's rows, in its order."""
+    """Each example's label is its row number: the batches `fit` gets must hold exactly the plan's rows, in its
+    order."""
     from kerasft.batching import training_batches
 
     texts = [" ".join(["word"] * (1 + index % 13)) for index in range(45)]

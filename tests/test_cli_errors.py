@@ -1,10 +1,13 @@
-"""Bad input through the real command: one line naming the problem and the fix, exit 2, no traceback, nothing touched."""
+"""Bad input through the real command: one line naming the problem and the fix, exit 2, no traceback, nothing
+touched."""
 
 from __future__ import annotations
 
 import pytest
 
 from conftest import kerasft, write_recipe
+
+pytestmark = pytest.mark.slow  # each case starts the real command in a process of its own
 
 
 @pytest.fixture

@@ -272,7 +272,9 @@ MIRRORED_SCRIPT = textwrap.dedent("""
         session = Session(recipe, strategy_name=name).prepare()  # the model, data and batches a run builds
         plan = train.training_plan(session)
         losses = []
-        record = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: losses.append(float(logs["loss"])))
+        record = keras.callbacks.LambdaCallback(
+            on_train_batch_end=lambda batch, logs: losses.append(float(logs["loss"]))
+        )
         batches = batching.training_batches(session.tokenized["train"], plan, batching.PadToLongest(session.tokenizer))
         session.model.fit(batches, epochs=1, steps_per_epoch=plan.steps_per_epoch, callbacks=[record], verbose=0)
         strategy = session.strategy
@@ -281,7 +283,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
                          "losses": losses, "weights": [weight.tolist() for weight in session.model.get_weights()]}
     print(json.dumps(results))
 """)
-
+@pytest.mark.slow
 
 def test_mirrored_on_two_logical_cpus_matches_one_device(workdir, baseline):
     (workdir / "mirrored_check.py").write_text(MIRRORED_SCRIPT)
@@ -307,7 +309,7 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(workdir, baseline):
 
 
 # --- faults: SIGKILL and resume, Ctrl-C ------------------------------------------------------------------------------
-
+@pytest.mark.slow
 
 def test_a_killed_run_resumes_from_its_last_backup_and_ends_like_an_uninterrupted_one(workdir, baseline):
     from kerasft.resume import TrainingState
@@ -368,8 +370,9 @@ def test_a_killed_run_resumes_from_its_last_backup_and_ends_like_an_uninterrupte
 def test_a_killed_run_with_dropout_resumes_to_the_uninterrupted_runs_weights_and_epoch_figures(
     workdir, tiny_checkpoint
 ):
-    """Dropout on: the resumed run must draw the masks the uninterrupted one drew after the kill (kerasft.resume saves the
-    dropout generators with each backup) and report the cut epoch over all its steps, not only those after the restart."""
+    """Dropout on: the resumed run must draw the masks the uninterrupted one drew after the kill (kerasft.resume saves
+    the dropout generators with each backup) and report the cut epoch over all its steps, not only those after the
+    restart."""
     data = {split: QUICKSTART_DATA / f"{split}.csv" for split in ("train", "validation", "test")}
     write_recipe(
         workdir / "dropout.py",
@@ -406,7 +409,7 @@ def test_a_killed_run_with_dropout_resumes_to_the_uninterrupted_runs_weights_and
         for mine, reference in zip(ours[split], theirs[split], strict=True):
             assert mine == pytest.approx(reference, abs=TOLERANCE), split
     assert ours["test"] == pytest.approx(theirs["test"], abs=TOLERANCE)
-
+@pytest.mark.slow
 
 def test_ctrl_c_saves_the_training_state_and_prints_the_resume_command(workdir):
     from kerasft.resume import TrainingState
@@ -450,7 +453,7 @@ def test_ctrl_c_saves_the_training_state_and_prints_the_resume_command(workdir):
 
     refused = CliRunner().invoke(main, ["run", "tiny.py", "train.epochs=3", "--resume", str(run_dir)])
     assert refused.exit_code == 2 and "drop the recipe and overrides (tiny.py train.epochs=3)" in refused.output
-
+@pytest.mark.slow
 
 def test_resume_refuses_what_it_cannot_continue(workdir, baseline):
     from click.testing import CliRunner
@@ -466,7 +469,7 @@ def test_resume_refuses_what_it_cannot_continue(workdir, baseline):
 
 
 # --- MultiWorkerMirroredStrategy: two worker processes on 127.0.0.1 ------------------------------------------------
-
+@pytest.mark.slow
 
 def test_two_workers_train_identical_weights_and_only_the_chief_writes(workdir, baseline):
     ports = [free_port(), free_port()]
@@ -520,7 +523,7 @@ def test_two_workers_train_identical_weights_and_only_the_chief_writes(workdir, 
     assert len((run_dir / "predictions.csv").read_text().strip().splitlines()) == 16 + 1  # every test example once
     # each worker saw its own half of every global batch: the same weights as one device on the whole batch
     assert largest_difference(final_weights(run_dir), final_weights(baseline())) < TOLERANCE
-
+@pytest.mark.slow
 
 def test_a_multi_worker_job_restarted_after_a_worker_dies_resumes_from_the_chiefs_backup(workdir, baseline):
     run_dir = workdir / "mw-runs" / "worker-died"

@@ -9,6 +9,8 @@ import pytest
 
 from conftest import kerasft, read_rows, write_recipe
 
+pytestmark = pytest.mark.slow  # whole runs and exports through the command
+
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, tiny_checkpoint):

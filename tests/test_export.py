@@ -20,7 +20,8 @@ LABELS = ["account", "billing", "delivery", "feedback", "technical"]
 
 
 def export(model, tokenizer, model_dir, parity=None):
-    """Exports as a run does: a copy of ``model`` without its optimizer, max_length 32, into ``model_dir/<next version>``."""
+    """Exports as a run does: a copy of ``model`` without its optimizer, max_length 32, into ``model_dir/<next
+    version>``."""
     return export_model(TextClassifierModule.without_optimizer(model, tokenizer, LABELS, 32), model_dir, parity)
 
 
@@ -130,7 +131,7 @@ def test_failed_parity_publishes_nothing(trained, tmp_path):
     with pytest.raises(ExportError, match="disagrees"):
         export(model, tokenizer, tmp_path / "tiny", Parity(texts, wrong))
     assert list((tmp_path / "tiny").iterdir()) == []
-
+@pytest.mark.slow
 
 def test_signatures_listed_by_saved_model_cli(exported):
     path, _ = exported
@@ -165,7 +166,7 @@ TF_ONLY_CLIENT = textwrap.dedent("""
         "probabilities": outputs["probabilities"].numpy().tolist(),
     }))
 """)
-
+@pytest.mark.slow
 
 def test_tensorflow_only_process_answers_raw_text_like_kerasft_predict(exported, trained, tmp_path):
     from conftest import kerasft
@@ -242,7 +243,7 @@ TF_TEXT_OPS_IN_TF_SERVING = {
     "RegexSplitWithOffsets",
     "WordpieceTokenizeWithOffsets",
 }
-
+@pytest.mark.slow
 
 def test_export_uses_only_core_ops_and_tf_serving_text_ops(exported):
     from tensorflow.core.protobuf import saved_model_pb2
@@ -254,7 +255,10 @@ def test_export_uses_only_core_ops_and_tf_serving_text_ops(exported):
         node.op for function in graph.library.function for node in function.node_def
     }
     ops -= {function.signature.name for function in graph.library.function}
-    code = "import sys, json; from tensorflow.python.framework import op_def_registry as r; print(json.dumps([o for o in json.loads(sys.argv[1]) if r.get(o) is None]))"
+    code = (
+        "import sys, json; from tensorflow.python.framework import op_def_registry as r; "
+        "print(json.dumps([o for o in json.loads(sys.argv[1]) if r.get(o) is None]))"
+    )
     core_missing = json.loads(
         subprocess.run(
             [sys.executable, "-c", code, json.dumps(sorted(ops))], capture_output=True, text=True, timeout=120
@@ -350,7 +354,8 @@ def test_each_row_comes_back_in_input_order_seen_whole_in_a_chunk_cut_to_its_own
         np.testing.assert_array_equal(logits[:, 0], (ids * mask).sum(axis=1))  # this row's ids, in this row's place
         lengths = mask.sum(axis=1)
         np.testing.assert_array_equal(logits[:, 1], lengths)  # no attended token cut off
-        # the graph cuts the batch as kerasft.batching does in Python: by length, longest first, each chunk padded to its longest
+        # the graph cuts the batch as kerasft.batching does in Python: by length, longest first, each chunk
+        # padded to its longest
         plan = Plan(len(texts), CHUNK, shuffle=False, lengths=lengths)
         expected_widths = np.zeros(len(texts))
         for chunk in range(plan.batches):

@@ -67,7 +67,8 @@ STEP_IDS = [
 
 
 def four_steps(optimizer, seed: int = 0):
-    """Runs ``optimizer`` over the four steps: (start values, values after, the embedding's slots m and v, the steps)."""
+    """Runs ``optimizer`` over the four steps: (start values, values after, the embedding's slots m and v, the
+    steps)."""
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
@@ -106,7 +107,8 @@ def test_adam_makes_the_same_updates_as_keras_adam_on_embedding_and_dense_gradie
 
 
 def test_lazy_adam_moves_only_the_rows_with_a_gradient_by_adams_update():
-    """LazyAdam against a NumPy LazyAdam over the four steps; dense weights as Keras' Adam; and not Adam on the embedding."""
+    """LazyAdam against a NumPy LazyAdam over the four steps; dense weights as Keras' Adam; and not Adam on the
+    embedding."""
     import tf_keras as keras
 
     rate, beta_1, beta_2, epsilon = 0.1, 0.9, 0.999, 1e-7
@@ -149,7 +151,8 @@ def test_optimizer_docstring_examples_run():
     ],
 )
 def test_common_architectures_fit_evaluate_and_predict_with_steps_traced_once_without_autograph(kind, extra):
-    """compile_classifier traces the steps once and without AutoGraph: every common architecture must still trace and learn."""
+    """compile_classifier traces the steps once and without AutoGraph: every common architecture must still trace and
+    learn."""
     import tensorflow as tf
     from transformers import AutoConfig, TFAutoModelForSequenceClassification
 

@@ -24,7 +24,8 @@ def _write(path, rows):
 
 @pytest.fixture
 def flawed_data(tmp_path):
-    """Quickstart rows plus known flaws: empty texts, duplicates (one with another label), a long text, a train text in test."""
+    """Quickstart rows plus known flaws: empty texts, duplicates (one with another label), a long text, a train text
+    in test."""
     train = read_rows(QUICKSTART_DATA / "train.csv")[:40]
     validation = read_rows(QUICKSTART_DATA / "validation.csv")[:15]
     test = read_rows(QUICKSTART_DATA / "test.csv")[:15]
@@ -49,7 +50,7 @@ def flawed_data(tmp_path):
 
 def _key(text: str) -> str:
     return " ".join(text.lower().split())
-
+@pytest.mark.slow
 
 def test_inspect_writes_an_overview_that_matches_a_recount(tmp_path, tiny_checkpoint, flawed_data):
     from PIL import Image

@@ -6,7 +6,11 @@ import json
 import re
 from collections import Counter
 
+import pytest
+
 from conftest import REPO, kerasft, read_rows
+
+pytestmark = pytest.mark.slow  # a whole quickstart run on the real MiniLM
 
 
 def test_quickstart_learns_well_above_the_majority_class(tmp_path):

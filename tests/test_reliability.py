@@ -136,7 +136,7 @@ def test_a_checkpoint_head_of_another_size_is_reinitialised_with_a_warning(tmp_p
         in capsys.readouterr().out
     )
     np.testing.assert_array_equal(three.classifier.kernel.numpy(), head)
-
+@pytest.mark.slow
 
 def test_texts_far_longer_than_max_length_are_truncated_in_training_and_in_the_export(
     tmp_path, tiny_checkpoint, small_data
@@ -163,10 +163,11 @@ def test_texts_far_longer_than_max_length_are_truncated_in_training_and_in_the_e
 
 
 # --- faults --------------------------------------------------------------------------------------------------------
-
+@pytest.mark.slow
 
 def test_nan_loss_stops_the_run_keeps_the_last_good_checkpoint_and_exports_nothing(tmp_path, recipe, monkeypatch):
-    """The fault: in epoch 2 the classifier's weights turn NaN (as a far too high learning rate does), so the loss is NaN."""
+    """The fault: in epoch 2 the classifier's weights turn NaN (as a far too high learning rate does), so the loss is
+    NaN."""
     import numpy as np
     import tf_keras as keras
 
@@ -206,7 +207,7 @@ def test_nan_loss_stops_the_run_keeps_the_last_good_checkpoint_and_exports_nothi
         and not (run_dir / "metrics.json").exists()
         and not (run_dir / "trained").exists()
     )
-
+@pytest.mark.slow
 
 def test_sigterm_saves_like_ctrl_c_and_the_run_resumes_to_the_end(tmp_path, recipe):
     from kerasft.resume import TrainingState
@@ -325,6 +326,21 @@ def test_too_little_free_space_is_refused_before_training(tmp_path, recipe, monk
     assert not (tmp_path / "runs").exists() and not (tmp_path / "tb").exists()  # refused before anything was written
 
 
+def test_the_free_space_check_counts_the_tensorboard_folder_with_the_run_directory(tmp_path, monkeypatch):
+    from kerasft import rundir
+    from kerasft.recipe import TrainConfig
+
+    needs = rundir.space_needed(10_000_000, TrainConfig(epochs=3, keep_checkpoints=2), tmp_path / "runs", tmp_path / "tb")
+    assert needs == {tmp_path / "runs": 10_000_000 * (3 * 2 + 3 + 1 + 1), tmp_path / "tb": 3 * rundir.TENSORBOARD_BYTES_PER_EPOCH}
+    free = needs[tmp_path / "runs"] + 1  # room for the run directory alone, not for both on this one filesystem
+    monkeypatch.setattr(rundir, "free_bytes", lambda path: free)
+    with pytest.raises(UserError, match=r"the filesystem of .*runs and .*tb has 100 MB free but this run writes about 103 MB there"):
+        rundir.check_free_space(needs, "free some space")
+    rundir.check_free_space({tmp_path / "runs": needs[tmp_path / "runs"]}, "free some space")  # the run directory alone fits
+    # a resumed run rewrites its checkpoints and backup in place: they do not count again
+    assert rundir.space_needed(10_000_000, TrainConfig(), tmp_path / "run", tmp_path / "tb", rewritten=10**12)[tmp_path / "run"] == 0
+
+
 def test_an_output_directory_that_cannot_be_created_is_refused(tmp_path, recipe):
     (tmp_path / "file").write_text("a file, not a folder")  # tests run as root, whom chmod does not stop
     line = one_error_line(run(recipe, "--output-dir", tmp_path / "file" / "runs"))
@@ -344,7 +360,8 @@ def test_a_full_disk_during_the_run_is_one_line_and_the_run_stays_resumable(tmp_
     )
     assert (
         line
-        == f"kerasft: error: no space left on the device writing {run_dir / 'recipe.json'}; free some space, then continue with: kerasft run --resume {run_dir}"
+        == f"kerasft: error: no space left on the device writing {run_dir / 'recipe.json'}; "
+        f"free some space, then continue with: kerasft run --resume {run_dir}"
     )
     assert json.loads((run_dir / "status.json").read_text())["state"] == "failed"
 
@@ -379,7 +396,8 @@ def test_a_write_that_fails_midway_leaves_the_previous_file_whole(tmp_path, monk
 
 
 def test_every_file_kerasft_writes_goes_through_write_atomic():
-    """Result files are written by files.write_atomic (temporary name, then rename); nothing else opens a file to write."""
+    """Result files are written by files.write_atomic (temporary name, then rename); nothing else opens a file for
+    writing."""
     import re
 
     writers = re.compile(
@@ -450,7 +468,8 @@ def test_sigterm_during_evaluation_or_export_marks_the_run_and_resume_finishes_w
     result = run(recipe, "--run-name", stage, "--output-dir", tmp_path / "runs", "--tensorboard-dir", tmp_path / "tb")
     assert result.exit_code == 130 and "Traceback" not in result.output
     assert (
-        f"run interrupted during {stage}; training had finished and its weights are saved. Resume with:\n  kerasft run --resume {run_dir}"
+        f"run interrupted during {stage}; training had finished and its weights are saved. "
+        f"Resume with:\n  kerasft run --resume {run_dir}"
         in result.stderr
     )
     status = json.loads((run_dir / "status.json").read_text())
@@ -468,7 +487,8 @@ def test_sigterm_during_evaluation_or_export_marks_the_run_and_resume_finishes_w
 
 @pytest.mark.slow
 def test_a_full_disk_reported_by_tensorflow_itself_is_one_line_with_the_resume_command(tmp_path, recipe, monkeypatch):
-    """TensorFlow's own writers (checkpoints, SavedModels) raise ResourceExhaustedError "<path>; No space left on device"."""
+    """TensorFlow's own writers (checkpoints, SavedModels) raise ResourceExhaustedError "<path>; No space left on
+    device"."""
     import tensorflow as tf
 
     try:
@@ -490,7 +510,8 @@ def test_a_full_disk_reported_by_tensorflow_itself_is_one_line_with_the_resume_c
     )
     assert (
         line
-        == f"kerasft: error: no space left on the device writing /dev/full; free some space, then continue with: kerasft run --resume {run_dir}"
+        == "kerasft: error: no space left on the device writing /dev/full; "
+        f"free some space, then continue with: kerasft run --resume {run_dir}"
     )
     status = json.loads((run_dir / "status.json").read_text())
     assert (status["state"], status["stage"]) == ("failed", "train")
