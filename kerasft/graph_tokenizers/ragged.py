@@ -43,3 +43,15 @@ def regex_cut(texts, keep: str, drop: str | None = None):
     pattern = f"({keep})" if drop is None else f"({keep})|{drop}"
     pieces = tf.strings.split(tf.strings.regex_replace(texts, pattern, CUT + rb"\1" + CUT), CUT)
     return tf.ragged.boolean_mask(pieces, pieces != b"")
+
+
+def between_nuls(transform, texts):
+    """transform(texts) for ICU-backed ops (normalize_utf8, tf.strings.lower) that stop at a NUL character.
+
+    NUL characters are cut out as pieces of their own (a NUL in an op attribute would end it too,
+    so no split or join separator is one), the other pieces transformed, and all joined again.
+    """
+    pieces = regex_cut(texts, keep=r"\x00")
+    is_nul = pieces.flat_values == tf.constant("\x00")
+    transformed = tf.where(is_nul, pieces.flat_values, transform(pieces.flat_values))
+    return tf.strings.reduce_join(pieces.with_flat_values(transformed), axis=1)

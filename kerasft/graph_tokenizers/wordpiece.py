@@ -17,7 +17,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from kerasft.graph_tokenizers.errors import UnsupportedTokenizer
-from kerasft.graph_tokenizers.ragged import interleave, regex_cut
+from kerasft.graph_tokenizers.ragged import between_nuls, interleave, regex_cut
 from kerasft.graph_tokenizers.unicode_classes import BERT_PUNCTUATION, CJK, WHITESPACE
 
 OPS = ("NormalizeUTF8", "FastWordpieceTokenizeWithOffsets")
@@ -75,9 +75,9 @@ class WordPiece(tf.Module):
         if self.chinese_chars:
             texts = tf.strings.regex_replace(texts, f"([{CJK}])", r" \1 ")
         if self.strip_accents:
-            texts = tf.strings.regex_replace(tf_text.normalize_utf8(texts, "NFD"), r"\p{Mn}", "")
+            texts = tf.strings.regex_replace(between_nuls(lambda texts: tf_text.normalize_utf8(texts, "NFD"), texts), r"\p{Mn}", "")
         if self.lowercase:  # tf.strings.lower makes a word-final Σ into ς; the Rust library lower-cases char by char: σ
-            texts = tf.strings.lower(tf.strings.regex_replace(texts, "Σ", "σ"), encoding="utf-8")
+            texts = between_nuls(lambda texts: tf.strings.lower(tf.strings.regex_replace(texts, "Σ", "σ"), encoding="utf-8"), texts)
         return texts
 
     def tokenize(self, texts):
