@@ -63,7 +63,7 @@ class ByteLevelBPE(tf.Module):
         self.merged_ids = tf.constant(results + [0], tf.int64)
 
     @classmethod
-    def of(cls, spec: dict) -> "ByteLevelBPE":
+    def of(cls, spec: dict) -> ByteLevelBPE:
         model, pre_tokenizer = spec["model"], spec["pre_tokenizer"]
         if spec.get("normalizer"):
             raise UnsupportedTokenizer(f"byte-level BPE: normalizer {spec['normalizer'].get('type')} is not replicated here")

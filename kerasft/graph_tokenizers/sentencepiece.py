@@ -33,20 +33,20 @@ from kerasft.graph_tokenizers.errors import UnsupportedTokenizer
 from kerasft.graph_tokenizers.ragged import between_nuls, interleave
 from kerasft.graph_tokenizers.unicode_classes import WHITESPACE
 
-OPS = ("SentencepieceOp", "SentencepieceTokenizeOp", "NormalizeUTF8")
 NORMAL, UNKNOWN = 1, 2  # SentencePiece piece types
 SPACE_RUN = " {2,}"
 
 
 class SentencePiece(tf.Module):
     name = "SentencePiece"
-    ops = OPS
 
     def __init__(self, model_proto: bytes, before_charsmap: list[dict], trailing_space_id: int | None, charsmap: bytes):
         super().__init__()
         import tensorflow_text as tf_text
 
         self.before_charsmap = before_charsmap
+        # The tensorflow-text ops in the graph: NormalizeUTF8 only for ALBERT-style NFKD.
+        self.ops = ("SentencepieceOp", "SentencepieceTokenizeOp") + ("NormalizeUTF8",) * any(step["type"] == "NFKD" for step in before_charsmap)
         self.trailing_space_id = trailing_space_id
         spaces, vanishing = spaces_and_vanishing(charsmap)
         self.space_like, self.vanishing = re2_class(spaces), re2_class(vanishing)
@@ -54,7 +54,7 @@ class SentencePiece(tf.Module):
         self.model = tf_text.SentencepieceTokenizer(model=model_proto, out_type=tf.int32)
 
     @classmethod
-    def of(cls, spec: dict, hf_tokenizer) -> "SentencePiece":
+    def of(cls, spec: dict, hf_tokenizer) -> SentencePiece:
         model_file = model_file_of(hf_tokenizer)
         steps = normalizer_steps(spec.get("normalizer"))
         charsmaps = [step for step in steps if step["type"] == "Precompiled"]

@@ -114,7 +114,7 @@ def longest_first(length_a, length_b, budget: int):
     """
     length_a, length_b = tf.cast(length_a, tf.int64), tf.cast(length_b, tf.int64)
     budget = tf.constant(budget, tf.int64)
-    shorter, longer = tf.minimum(length_a, length_b), tf.maximum(length_a, length_b)
+    shorter = tf.minimum(length_a, length_b)
     keep_shorter = shorter
     keep_longer = tf.where(shorter > budget, shorter, tf.maximum(shorter, budget - shorter))
     halve = keep_shorter + keep_longer > budget

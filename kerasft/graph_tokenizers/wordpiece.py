@@ -20,12 +20,9 @@ from kerasft.graph_tokenizers.errors import UnsupportedTokenizer
 from kerasft.graph_tokenizers.ragged import between_nuls, interleave, regex_cut
 from kerasft.graph_tokenizers.unicode_classes import BERT_PUNCTUATION, CJK, WHITESPACE
 
-OPS = ("NormalizeUTF8", "FastWordpieceTokenizeWithOffsets")
-
 
 class WordPiece(tf.Module):
     name = "WordPiece"
-    ops = OPS
 
     def __init__(self, vocab: dict, unk_token: str, suffix: str, max_chars: int, clean_text: bool,
                  chinese_chars: bool, strip_accents: bool, lowercase: bool):
@@ -35,6 +32,8 @@ class WordPiece(tf.Module):
         self.clean_text, self.chinese_chars = clean_text, chinese_chars
         self.strip_accents, self.lowercase = strip_accents, lowercase
         self.max_chars = max_chars
+        # The tensorflow-text ops in the graph: NormalizeUTF8 (NFD) only when accents are stripped.
+        self.ops = ("FastWordpieceTokenizeWithOffsets",) + ("NormalizeUTF8",) * strip_accents
         self.unk_id = vocab[unk_token]
         tokens = [token for token, _ in sorted(vocab.items(), key=lambda item: item[1])]
         if [vocab[token] for token in tokens] != list(range(len(tokens))):
