@@ -74,10 +74,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json")
     args = parser.parse_args()
-    from transformers import AutoTokenizer, TFAutoModelForSequenceClassification
+    from transformers import AutoTokenizer
 
     from kerasft.export import TextClassifierModule
     from kerasft.graph_tokenizers import for_tokenizer
+    from kerasft.model import build_classifier
     from kerasft.recipe import packaged_minilm
 
     corpus = [text for text, _ in make_rows(20000, 1)] + TRAINING_TEXT * 20
@@ -92,7 +93,7 @@ def main() -> None:
         "byte-level BPE": byte_bpe(folder / "bpe", corpus),
         "SentencePiece unigram": sentencepiece_unigram(folder / "spm", corpus),
     }
-    model = TFAutoModelForSequenceClassification.from_pretrained(packaged_minilm(), num_labels=6)
+    model = build_classifier(packaged_minilm(), [str(n) for n in range(6)])
     module = TextClassifierModule(model, minilm, [str(n) for n in range(6)], max_length=128)
     wordpiece = for_tokenizer(minilm, max_length=128)
     inputs = [wordpiece(batch) for batch in batches]
