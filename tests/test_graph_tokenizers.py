@@ -1,0 +1,254 @@
+"""In-graph tokenizers: token-for-token parity with the fast tokenizers of every family, refusals, ops, TF-only serving."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tokenizer_fixtures import (
+    PAIRS,
+    PARITY_TEXTS,
+    SENTENCEPIECE_DIFFERENCES,
+    build_byte_bpe,
+    build_sentencepiece,
+    build_wordpiece,
+    random_texts,
+)
+from transformers import AutoTokenizer
+
+from kerasft.graph_tokenizers import UnsupportedTokenizer, for_tokenizer
+
+MAX_LENGTH = 64
+BUILDERS = {
+    "bert-uncased": lambda folder: build_wordpiece(folder, lowercase=True),
+    "bert-cased": lambda folder: build_wordpiece(folder, lowercase=False),
+    "roberta": build_byte_bpe,
+    "roberta-prefix-space": lambda folder: build_byte_bpe(folder, add_prefix_space=True),
+    "xlm-roberta": lambda folder: build_sentencepiece(folder, "xlm-roberta"),
+    "xlm-roberta-bpe": lambda folder: build_sentencepiece(folder, "xlm-roberta", model_type="bpe"),
+    "camembert": lambda folder: build_sentencepiece(folder, "camembert"),
+    "albert": lambda folder: build_sentencepiece(folder, "albert"),
+    "deberta-v2": lambda folder: build_sentencepiece(folder, "deberta-v2"),
+}
+# One checkpoint of each pipeline runs in the fast suite; variants of the same code path are slow.
+FAST = ["bert-uncased", "roberta", "xlm-roberta", "albert", "deberta-v2"]
+FAMILIES = FAST + [pytest.param(name, marks=pytest.mark.slow) for name in [*BUILDERS, "minilm"] if name not in FAST]
+# ALBERT strips every combining mark before the character map, so only the others differ on stacked marks.
+MARKS_KEPT = ["xlm-roberta", "deberta-v2"] + [
+    pytest.param(name, marks=pytest.mark.slow) for name in ("xlm-roberta-bpe", "camembert")
+]
+TEXTS = PARITY_TEXTS + random_texts(150)
+PAIR_TEXTS = PAIRS + list(zip(random_texts(40, seed=1), random_texts(40, seed=2)))
+# Non-core ops of tensorflow-text that TF Serving links (model_servers/BUILD -> @org_tensorflow_text//tensorflow_text:ops_lib,
+# the same op names and signatures in tensorflow-text 2.12.1 and 2.20.0), as far as these graphs use them.
+TF_SERVING_TEXT_OPS = {"FastWordpieceTokenizeWithOffsets", "NormalizeUTF8", "SentencepieceOp", "SentencepieceTokenizeOp"}
+
+
+@pytest.fixture(scope="session")
+def checkpoint_folders(tmp_path_factory, minilm_checkpoint) -> dict[str, Path]:
+    """All tiny checkpoints (training them all takes about 2 s) and the packaged MiniLM."""
+    root = tmp_path_factory.mktemp("tokenizers")
+    return {name: build(root / name) for name, build in BUILDERS.items()} | {"minilm": minilm_checkpoint}
+
+
+class Tokenizers(dict):
+    """Each family's fast tokenizer and its in-graph form, traced once for single texts and once for pairs, on first use.
+
+    Built with verify=False: the tests below compare far more texts than for_tokenizer's probe.
+    """
+
+    def __init__(self, folders: dict[str, Path]):
+        super().__init__()
+        self.folders = folders
+
+    def __missing__(self, name: str):
+        python = AutoTokenizer.from_pretrained(str(self.folders[name]))
+        graph = for_tokenizer(python, max_length=MAX_LENGTH, verify=False)
+        single = tf.function(lambda text: graph(text), input_signature=[tf.TensorSpec([None], tf.string)])
+        pair = tf.function(lambda text, other: graph(text, text_pair=other), input_signature=[tf.TensorSpec([None], tf.string)] * 2)
+        self[name] = python, graph, single, pair
+        return self[name]
+
+
+@pytest.fixture(scope="session")
+def tokenizers(checkpoint_folders) -> Tokenizers:
+    return Tokenizers(checkpoint_folders)
+
+
+def expected(python, texts, pairs=None) -> dict:
+    return dict(python(texts, pairs, truncation=True, max_length=MAX_LENGTH, padding=True, return_tensors="np"))
+
+
+def assert_same(got: dict, want: dict, texts):
+    assert set(got) == set(want)
+    for name, want_values in want.items():
+        got_values = got[name].numpy() if hasattr(got[name], "numpy") else np.asarray(got[name])
+        assert got_values.dtype == np.int32 and got_values.shape == want_values.shape, name
+        rows = np.flatnonzero((got_values != want_values).any(axis=1))
+        assert not rows.size, f"{name} differ on {[texts[row] for row in rows[:3]]!r}"
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_single_texts_equal_the_fast_tokenizer(tokenizers, family):
+    python, _, single, _ = tokenizers[family]
+    assert_same(single(tf.constant(TEXTS)), expected(python, TEXTS), TEXTS)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_pairs_equal_the_fast_tokenizer_with_longest_first_truncation(tokenizers, family):
+    python, _, _, pair = tokenizers[family]
+    first, second = [a for a, _ in PAIR_TEXTS], [b for _, b in PAIR_TEXTS]
+    assert_same(pair(tf.constant(first), tf.constant(second)), expected(python, first, second), PAIR_TEXTS)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_one_text_at_a_time_and_an_empty_batch(tokenizers, family):
+    python, _, single, _ = tokenizers[family]
+    for text in ["", "x" * 300, PARITY_TEXTS[-1]]:
+        assert_same(single(tf.constant([text])), expected(python, [text]), [text])
+    empty = single(tf.constant([], tf.string))
+    assert all(tensor.shape == (0, 2) for tensor in empty.values())  # attention still gets an axis
+
+
+@pytest.mark.parametrize("family", MARKS_KEPT)
+@pytest.mark.xfail(strict=True, reason="character map per grapheme cluster (Rust) vs longest match (SentencePiece)")
+def test_known_difference_on_stacked_combining_marks(tokenizers, family):
+    python, _, single, _ = tokenizers[family]
+    assert_same(single(tf.constant(SENTENCEPIECE_DIFFERENCES)), expected(python, SENTENCEPIECE_DIFFERENCES), SENTENCEPIECE_DIFFERENCES)
+
+
+@pytest.mark.parametrize("family", ["bert-uncased", "roberta"])
+def test_token_type_ids_only_where_the_model_takes_them(tokenizers, family):
+    python, _, single, _ = tokenizers[family]
+    assert ("token_type_ids" in single(tf.constant(["a"]))) == ("token_type_ids" in python.model_input_names)
+
+
+def test_for_tokenizer_checks_its_graph_against_the_python_tokenizer(checkpoint_folders, monkeypatch):
+    python = AutoTokenizer.from_pretrained(str(checkpoint_folders["bert-uncased"]))
+    assert for_tokenizer(python, max_length=MAX_LENGTH).ops == ("FastWordpieceTokenizeWithOffsets", "NormalizeUTF8")
+    from kerasft.graph_tokenizers.wordpiece import WordPiece
+
+    monkeypatch.setattr(WordPiece, "normalize", lambda self, texts: texts)  # forget to lower-case
+    assert "differ from BertTokenizerFast's on probe texts" in refusal(python)
+
+
+def refusal(tokenizer) -> str:
+    with pytest.raises(UnsupportedTokenizer) as refused:
+        for_tokenizer(tokenizer, max_length=MAX_LENGTH)
+    message = str(refused.value)
+    assert "\n" not in message
+    return message
+
+
+def test_refusals_name_the_family_and_why(wordlevel_checkpoint, checkpoint_folders, tmp_path):
+    from transformers import GPT2TokenizerFast, XLMRobertaTokenizer
+
+    assert refusal(AutoTokenizer.from_pretrained(str(wordlevel_checkpoint))).startswith("WordLevel model")
+    roberta = str(checkpoint_folders["roberta"])
+    no_pad = GPT2TokenizerFast(vocab_file=f"{roberta}/vocab.json", merges_file=f"{roberta}/merges.txt")
+    assert "no pad token" in refusal(no_pad)
+    left = AutoTokenizer.from_pretrained(roberta, padding_side="left")
+    assert "pads on the left" in refusal(left)
+    slow = XLMRobertaTokenizer.from_pretrained(str(checkpoint_folders["xlm-roberta"]))
+    assert "slow" in refusal(slow)
+
+
+def test_a_sentencepiece_checkpoint_without_its_model_file_is_refused_naming_the_file(checkpoint_folders, tmp_path):
+    folder = tmp_path / "no-model"
+    shutil.copytree(checkpoint_folders["xlm-roberta"], folder)
+    (folder / "sentencepiece.bpe.model").unlink()
+    message = refusal(AutoTokenizer.from_pretrained(str(folder)))
+    assert message.startswith("SentencePiece:") and "sentencepiece.bpe.model" in message
+
+
+def test_an_unreplicated_normalizer_step_is_refused(checkpoint_folders, tmp_path):
+    from tokenizers import normalizers
+
+    python = AutoTokenizer.from_pretrained(str(checkpoint_folders["roberta"]))
+    python.backend_tokenizer.normalizer = normalizers.NFKC()
+    assert "normalizer NFKC" in refusal(python)
+
+
+def test_whitespace_class_is_unicode_white_space_as_in_rust():
+    """unicode_classes.WHITESPACE, checked over every code point against the GPT-2 regex of the tokenizers library."""
+    from tokenizers import pre_tokenizers
+
+    from kerasft.graph_tokenizers.unicode_classes import WHITESPACE
+
+    split = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    characters = [chr(code) for code in range(0x110000) if not 0xD800 <= code < 0xE000]
+    # A whitespace character c in "a" c c "b" is its own word twice; anything else is not.
+    rust = {c for c in characters if c != " " and len(split.pre_tokenize_str(f"a{c}{c}b")) == 4} | {" "}
+    in_graph = tf.strings.regex_full_match(tf.constant(characters), f"[{WHITESPACE}]").numpy()
+    assert {c for c, match in zip(characters, in_graph) if match} == rust
+
+
+TF_ONLY_SERVER = textwrap.dedent("""
+    import json, sys
+    import tensorflow as tf
+    from tensorflow.python.framework import op_def_registry
+    graph_ops = json.loads(sys.argv[2])
+    not_core = sorted(op for op in graph_ops if op_def_registry.get(op) is None)
+    import tensorflow_text  # registers its ops, as TF Serving's build links them
+    served = tf.saved_model.load(sys.argv[1])
+    texts, firsts, seconds = json.loads(sys.stdin.read())
+    single = served.signatures["serving_default"](text=tf.constant(texts, tf.string))
+    pair = served.signatures["pair"](text=tf.constant(firsts), text_pair=tf.constant(seconds))
+    assert "transformers" not in sys.modules and "kerasft" not in sys.modules, "not a TF-only process"
+    print(json.dumps({"not_core": not_core, "single": {k: v.numpy().tolist() for k, v in single.items()},
+                      "pair": {k: v.numpy().tolist() for k, v in pair.items()}}))
+""")
+
+
+class Served(tf.Module):
+    """A tokenizer alone in a SavedModel, with a single-text and a pair signature."""
+
+    def __init__(self, tokenizer):
+        super().__init__()
+        self.tokenizer = tokenizer
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def single(self, text):
+        return self.tokenizer(text)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text"), tf.TensorSpec([None], tf.string, name="text_pair")])
+    def pair(self, text, text_pair):
+        return self.tokenizer(text, text_pair=text_pair)
+
+
+def graph_ops(saved_dir: Path) -> set[str]:
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel()
+    saved.ParseFromString((saved_dir / "saved_model.pb").read_bytes())
+    graph = saved.meta_graphs[0].graph_def
+    ops = {node.op for node in graph.node} | {node.op for function in graph.library.function for node in function.node_def}
+    return ops - {function.signature.name for function in graph.library.function}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["bert-uncased", "roberta", "xlm-roberta", "albert", "deberta-v2"])
+def test_saved_tokenizer_answers_the_same_ids_in_a_tensorflow_only_process(tokenizers, family, tmp_path):
+    python, graph, _, _ = tokenizers[family]
+    module = Served(graph)
+    tf.saved_model.save(module, str(tmp_path), signatures={"serving_default": module.single, "pair": module.pair})
+    texts = [text for text in TEXTS if "\x00" not in text]  # JSON would carry it, but keep the stdin payload plain
+    firsts, seconds = [a for a, _ in PAIR_TEXTS], [b for _, b in PAIR_TEXTS]
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    answer = subprocess.run(
+        [sys.executable, "-I", "-c", TF_ONLY_SERVER, str(tmp_path), json.dumps(sorted(graph_ops(tmp_path)))],
+        input=json.dumps([texts, firsts, seconds]), capture_output=True, text=True, timeout=300, env=environment, check=False,
+    )
+    assert answer.returncode == 0, answer.stderr[-3000:]
+    served = json.loads(answer.stdout)
+    assert set(served["not_core"]) == set(graph.ops) and set(graph.ops) <= TF_SERVING_TEXT_OPS
+    assert_same({k: np.array(v, np.int32) for k, v in served["single"].items()}, expected(python, texts), texts)
+    assert_same({k: np.array(v, np.int32) for k, v in served["pair"].items()}, expected(python, firsts, seconds), PAIR_TEXTS)
