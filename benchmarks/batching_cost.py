@@ -38,8 +38,10 @@ def main() -> None:
     from kerasft.recipe import DataConfig, packaged_minilm
 
     tokenizer = load_tokenizer(packaged_minilm())
-    splits = data.load_splits(DataConfig(train=args.data, sep=args.sep, columns=args.columns, validation_fraction=0.01,
-                                         test_fraction=0.01), seed=42).splits
+    splits = data.load_splits(
+        DataConfig(train=args.data, sep=args.sep, columns=args.columns, validation_fraction=0.01, test_fraction=0.01),
+        seed=42,
+    ).splits
     split = data.tokenize(splits, tokenizer, 512)["train"]
     plan = batching.Plan(len(split), args.batch_size, seed=42, lengths=batching.token_lengths(split))
     pipelines = {"to_tf_dataset": batching.training_batches, "numpy_function": numpy_function_batches}
@@ -51,9 +53,16 @@ def main() -> None:
             assert batches == plan.batches
             times[name]["wall_ms"].append(1000 * (time.perf_counter() - wall) / batches)
             times[name]["cpu_ms"].append(1000 * (time.process_time() - cpu) / batches)
-    report = {name: {key: float(np.median(values)) for key, values in figures.items()} | {"rounds": figures}
-              for name, figures in times.items()}
-    report["settings"] = {"examples": len(split), "batch_size": args.batch_size, "batches": plan.batches, "repeats": args.repeats}
+    report = {
+        name: {key: float(np.median(values)) for key, values in figures.items()} | {"rounds": figures}
+        for name, figures in times.items()
+    }
+    report["settings"] = {
+        "examples": len(split),
+        "batch_size": args.batch_size,
+        "batches": plan.batches,
+        "repeats": args.repeats,
+    }
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(report, handle, indent=2)

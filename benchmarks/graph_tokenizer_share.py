@@ -38,7 +38,9 @@ def byte_bpe(folder: Path, corpus: list[str]):
     from transformers import RobertaTokenizerFast
 
     trainer = ByteLevelBPETokenizer()
-    trainer.train_from_iterator(corpus, vocab_size=30000, min_frequency=1, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    trainer.train_from_iterator(
+        corpus, vocab_size=30000, min_frequency=1, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    )
     trainer.save_model(str(folder))
     return RobertaTokenizerFast(vocab_file=str(folder / "vocab.json"), merges_file=str(folder / "merges.txt"))
 
@@ -50,8 +52,14 @@ def sentencepiece_unigram(folder: Path, corpus: list[str]):
     from transformers import XLMRobertaTokenizerFast
 
     model = io.BytesIO()
-    sentencepiece.SentencePieceTrainer.train(sentence_iterator=iter(corpus), model_writer=model, vocab_size=8000,
-                                             model_type="unigram", minloglevel=2, hard_vocab_limit=False)
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(corpus),
+        model_writer=model,
+        vocab_size=8000,
+        model_type="unigram",
+        minloglevel=2,
+        hard_vocab_limit=False,
+    )
     path = folder / "sentencepiece.bpe.model"
     path.write_bytes(model.getvalue())
     return XLMRobertaTokenizerFast(vocab_file=str(path))
@@ -97,19 +105,25 @@ def main() -> None:
     module = TextClassifierModule(model, minilm, [str(n) for n in range(6)], max_length=128)
     wordpiece = for_tokenizer(minilm, max_length=128)
     inputs = [wordpiece(batch) for batch in batches]
-    model_ms = per_batch_ms(lambda index: module.predict_ids(inputs[index]["input_ids"], inputs[index]["attention_mask"]),
-                            list(range(len(inputs))), args.repeats)
+    model_ms = per_batch_ms(
+        lambda index: module.predict_ids(inputs[index]["input_ids"], inputs[index]["attention_mask"]),
+        list(range(len(inputs))),
+        args.repeats,
+    )
     results = {"batch": BATCH, "texts": len(texts), "model_ms_per_batch": round(model_ms, 2), "families": {}}
     for name, python in families.items():
         graph = for_tokenizer(python, max_length=128)
-        tokenize = tf.function(lambda text, graph=graph: graph(text), input_signature=[tf.TensorSpec([None], tf.string)])
+        tokenize = tf.function(
+            lambda text, graph=graph: graph(text), input_signature=[tf.TensorSpec([None], tf.string)]
+        )
         tokenizer_ms = per_batch_ms(tokenize, batches, args.repeats)
         started = time.perf_counter()
         for batch in batches:
             python([text.decode() for text in batch.numpy()], truncation=True, max_length=128, padding=True)
         python_ms = (time.perf_counter() - started) / len(batches) * 1000
         results["families"][name] = {
-            "vocabulary": len(python), "tokenizer_ms_per_batch": round(tokenizer_ms, 2),
+            "vocabulary": len(python),
+            "tokenizer_ms_per_batch": round(tokenizer_ms, 2),
             "python_fast_tokenizer_ms_per_batch": round(python_ms, 2),
             "share_of_serving": round(tokenizer_ms / (tokenizer_ms + model_ms), 4),
         }

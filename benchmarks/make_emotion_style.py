@@ -76,7 +76,8 @@ def main() -> None:
     args.out.write_text("".join(f"{text};{label}\n" for text, label in rows), encoding="utf-8")
     counts = sorted(len(text.split()) for text, _ in rows)
     print(
-        f"wrote {len(rows)} synthetic rows to {args.out}: {counts[0]}-{counts[-1]} words, median {counts[len(counts) // 2]}"
+        f"wrote {len(rows)} synthetic rows to {args.out}: {counts[0]}-{counts[-1]} words, median "
+        f"{counts[len(counts) // 2]}"
     )
 
 

@@ -107,7 +107,8 @@ def main() -> None:
         )
         row = json.loads(result.stdout.strip().splitlines()[-1])
         print(
-            f"  {row['policy']:<15} XLA {'on ' if row['jit_compile'] else 'off'}  first step {row['first_step_s']:>5.1f} s  "
+            f"  {row['policy']:<15} XLA {'on ' if row['jit_compile'] else 'off'}  first step "
+            f"{row['first_step_s']:>5.1f} s  "
             f"median step {row['median_step_ms']:>5} ms  {row['examples_per_s']:>6.1f} examples/s"
         )
 

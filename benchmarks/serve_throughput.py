@@ -1,6 +1,8 @@
-"""Serving throughput: an exported kerasft SavedModel (raw-text signature) vs HF `pipeline("text-classification")` on PyTorch.
+"""Serving throughput: an exported kerasft SavedModel (raw-text signature) vs HF `pipeline("text-classification")`
+on PyTorch.
 
-    python benchmarks/serve_throughput.py [--data FILE --sep ';' --columns text,label] [--texts 2048] [--json serve.json]
+    python benchmarks/serve_throughput.py [--data FILE --sep ';' --columns text,label] [--texts 2048] \
+        [--json serve.json]
 
 Both sides hold the same weights: the packaged all-MiniLM-L6-v2 (``--checkpoint`` for another) with a
 seeded random 6-label head, exported by kerasft (float32, in-graph tokenizer) and copied into the
@@ -172,14 +174,17 @@ def main() -> None:
         args.json.write_text(json.dumps(report, indent=2))
     print("| server | batch 1 (texts/s) | batch 64 (texts/s) | peak RSS (MB) | CPU steal |\n|---|---:|---:|---:|---:|")
     print(
-        f"| kerasft SavedModel (raw-text signature) | {ours['batch_1']:.1f} | {ours['batch_64']:.1f} | {ours['peak_rss_mb']:.0f} | {ours['cpu_steal']:.1%} |"
+        f"| kerasft SavedModel (raw-text signature) | {ours['batch_1']:.1f} | {ours['batch_64']:.1f} | "
+        f"{ours['peak_rss_mb']:.0f} | {ours['cpu_steal']:.1%} |"
     )
     print(f"| kerasft predict (batches by length; includes loading) | | {ours['kerasft_predict_64']:.1f} | | |")
     print(
-        f"| HF pipeline, PyTorch | {theirs['batch_1']:.1f} | {theirs['batch_64']:.1f} | {theirs['peak_rss_mb']:.0f} | {theirs['cpu_steal']:.1%} |"
+        f"| HF pipeline, PyTorch | {theirs['batch_1']:.1f} | {theirs['batch_64']:.1f} | {theirs['peak_rss_mb']:.0f} | "
+        f"{theirs['cpu_steal']:.1%} |"
     )
     print(
-        f"\n- ratio at batch 1: {ratios['batch_1']:.2f}x; at batch 64: {ratios['batch_64']:.2f}x; the same label for {agreement:.1%} of texts"
+        f"\n- ratio at batch 1: {ratios['batch_1']:.2f}x; at batch 64: {ratios['batch_64']:.2f}x; the same label for "
+        f"{agreement:.1%} of texts"
     )
 
 

@@ -1,6 +1,7 @@
 """Where a kerasft training step's time goes: tracing, forward, backward and the optimizer, by batch width.
 
-    python benchmarks/step_profile.py [--batch 32] [--widths 16,24,32,48,72] [--policy mixed_bfloat16|float32] [--lazy-adam]
+    python benchmarks/step_profile.py [--batch 32] [--widths 16,24,32,48,72] [--policy mixed_bfloat16|float32] \
+        [--lazy-adam]
 
 Builds the model as a run does (kerasft.model, kerasft.precision), then on random token ids:
 the first `fit` step (which traces the train function), and after warm-up the median time of a whole
@@ -104,7 +105,8 @@ def main() -> None:
                 ),
             }
         )
-    # the optimizer update alone, on one set of gradients (width 24), for kerasft's two Adams: every embedding row or the batch's rows
+    # the optimizer update alone, on one set of gradients (width 24), for kerasft's two Adams: every embedding row
+    # or the batch's rows
     gradients = forward_backward(*batch(24))
     apply_ms = {}
     for optimizer_class in (
@@ -144,7 +146,8 @@ def main() -> None:
     for row in rows:
         print(
             f"  width {row['width']:>3}: step {row['step_ms']:6.0f} ms = forward {row['forward_ms']:5.0f} + backward "
-            f"{row['forward_backward_ms'] - row['forward_ms']:5.0f} + optimizer and the rest {row['step_ms'] - row['forward_backward_ms']:5.0f}"
+            f"{row['forward_backward_ms'] - row['forward_ms']:5.0f} + optimizer and the rest "
+            f"{row['step_ms'] - row['forward_backward_ms']:5.0f}"
         )
 
 

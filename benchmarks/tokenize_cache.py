@@ -70,7 +70,8 @@ def main() -> None:
                 next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[len("RESULT ") :]
             )
             print(
-                f"{attempt}: load_splits {result['load_s']:.2f} s, tokenize {result['tokenize_s']:.2f} s ({result['rows']} rows)"
+                f"{attempt}: load_splits {result['load_s']:.2f} s, tokenize {result['tokenize_s']:.2f} s "
+                f"({result['rows']} rows)"
             )
 
 

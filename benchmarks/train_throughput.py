@@ -11,7 +11,8 @@ the training rows in inference mode; that accuracy is reported so that speed nev
 model. Contenders:
 
 - ``kerasft``: kerasft's defaults: length-bucketed batches, each padded to its longest text
-  (kerasft.batching, through ``Dataset.to_tf_dataset``), mixed precision ``auto`` (bfloat16 on CPUs with AVX512-BF16), XLA ``auto``,
+  (kerasft.batching, through ``Dataset.to_tf_dataset``), mixed precision ``auto`` (bfloat16 on CPUs with
+  AVX512-BF16), XLA ``auto``,
   kerasft.optimizer's Adam, the optimizer's slots made before the first step and steps traced without
   AutoGraph (kerasft.model), tf.data autotuning off.
 - ``seed-padding``: the seed-style path as a notebook writes it: tokenize padding every text to the
@@ -25,7 +26,8 @@ Lever variants (not run unless named in ``--contenders``): ``kerasft-float32``, 
 (random batches instead of length buckets), ``kerasft-threads1`` (1 intra-op thread, 2 inter-op), and one
 each undoing one choice of kerasft.optimizer, kerasft.model, kerasft.session or kerasft.batching: ``kerasft-new-adam``
 (``keras.optimizers.Adam``), ``kerasft-sparse-adam`` (``keras.optimizers.legacy.Adam``, whose sparse path
-updates embeddings in several passes), ``kerasft-lazy-adam`` (kerasft.optimizer.LazyAdam: only the batch's embedding rows,
+updates embeddings in several passes), ``kerasft-lazy-adam`` (kerasft.optimizer.LazyAdam: only the batch's
+embedding rows,
 ``train.lazy_adam=true``), ``kerasft-autograph`` (steps traced with AutoGraph),
 ``kerasft-autotune`` (tf.data autotuning left on), ``kerasft-pad8`` (batches padded to a multiple of 8 tokens),
 ``kerasft-traced-twice`` (the optimizer's slots left to the first step, which is then traced twice),
@@ -103,7 +105,8 @@ def peak_rss_mb() -> float:
 
 
 def run_seed_padding(texts, labels, names, checkpoint: str, batch_size: int) -> dict:
-    """The classic notebook: pad every text to the dataset's longest, `to_tf_dataset(shuffle=True)`, compile the usual way."""
+    """The classic notebook: pad every text to the dataset's longest, `to_tf_dataset(shuffle=True)`, compile the
+    usual way."""
     import datasets
     import numpy as np
     import tf_keras as keras
@@ -125,7 +128,10 @@ def run_seed_padding(texts, labels, names, checkpoint: str, batch_size: int) -> 
         lambda batch: tokenizer(batch["text"], padding="max_length", max_length=longest, truncation=True), batched=True
     )
     train_ds = tokenized.to_tf_dataset(
-        columns=list(tokenizer.model_input_names), label_cols="label", batch_size=batch_size, shuffle=True,
+        columns=list(tokenizer.model_input_names),
+        label_cols="label",
+        batch_size=batch_size,
+        shuffle=True,
         collate_fn=DataCollatorWithPadding(tokenizer, return_tensors="np"),
     )
     started = time.perf_counter()
@@ -179,7 +185,8 @@ def numpy_function_batches(split, plan, collate):
 
 
 def run_kerasft(name: str, data_file: str, checkpoint: str, batch_size: int) -> dict:
-    """kerasft as a run builds it (kerasft.session, kerasft.train, kerasft.batching), with one lever undone for a variant."""
+    """kerasft as a run builds it (kerasft.session, kerasft.train, kerasft.batching), with one lever undone for a
+    variant."""
     if name == "kerasft-threads1":
         import tensorflow as tf
 
@@ -197,10 +204,17 @@ def run_kerasft(name: str, data_file: str, checkpoint: str, batch_size: int) -> 
     recipe = Recipe(
         name="benchmark",
         model=ModelConfig(checkpoint=checkpoint, max_length=512),
-        data=DataConfig(train=data_file, validation=data_file, test=data_file),  # every contender trains on the same rows
+        data=DataConfig(
+            train=data_file, validation=data_file, test=data_file
+        ),  # every contender trains on the same rows
         train=TrainConfig(
-            epochs=1, batch_size=batch_size, learning_rate=LEARNING_RATE, seed=SEED, lazy_adam=name == "kerasft-lazy-adam",
-            mixed_precision="off" if name == "kerasft-float32" else "auto", jit_compile="on" if name == "kerasft-xla" else "auto",
+            epochs=1,
+            batch_size=batch_size,
+            learning_rate=LEARNING_RATE,
+            seed=SEED,
+            lazy_adam=name == "kerasft-lazy-adam",
+            mixed_precision="off" if name == "kerasft-float32" else "auto",
+            jit_compile="on" if name == "kerasft-xla" else "auto",
         ),
     )
     real_compile = models.compile_classifier
@@ -208,8 +222,12 @@ def run_kerasft(name: str, data_file: str, checkpoint: str, batch_size: int) -> 
         "kerasft-new-adam": mock.patch.object(optimizer, "Adam", keras.optimizers.Adam),
         "kerasft-sparse-adam": mock.patch.object(optimizer, "Adam", keras.optimizers.legacy.Adam),
         "kerasft-traced-twice": mock.patch.object(models, "create_optimizer_state", lambda model: None),
-        "kerasft-spe": mock.patch.object(models, "compile_classifier", lambda *a, **k: real_compile(*a, **k, steps_per_execution=8)),
-        "kerasft-legacy-dropout": mock.patch.object(keras.backend.experimental, "enable_tf_random_generator", lambda: None),
+        "kerasft-spe": mock.patch.object(
+            models, "compile_classifier", lambda *a, **k: real_compile(*a, **k, steps_per_execution=8)
+        ),
+        "kerasft-legacy-dropout": mock.patch.object(
+            keras.backend.experimental, "enable_tf_random_generator", lambda: None
+        ),
     }
     with levers.get(name, contextlib.nullcontext()):
         session = Session(recipe).prepare()
@@ -295,7 +313,9 @@ def run_one(name: str, args) -> dict:
         with tempfile.TemporaryDirectory() as scratch:  # the same rows, as a file a recipe names
             data_file = Path(scratch) / "train.csv"
             with data_file.open("w", newline="", encoding="utf-8") as handle:
-                csv.writer(handle).writerows([("text", "label"), *((text, names[label]) for text, label in zip(texts, labels))])
+                csv.writer(handle).writerows(
+                    [("text", "label"), *((text, names[label]) for text, label in zip(texts, labels))]
+                )
             result = run_kerasft(name, str(data_file), args.checkpoint, args.batch_size)
     elif name == "seed-padding":
         result = run_seed_padding(texts, labels, names, args.checkpoint, args.batch_size)
@@ -347,20 +367,23 @@ def machine() -> dict:
 
 
 def median_round(runs: list[dict]) -> dict:
-    """The round with the median examples/s (the lower middle one for an even count), with every round's figure beside it."""
+    """The round with the median examples/s (the lower middle one for an even count), with every round's figure
+    beside it."""
     ordered = sorted(runs, key=lambda row: row["ex_per_s"])
     return ordered[(len(ordered) - 1) // 2] | {"rounds_ex_per_s": [row["ex_per_s"] for row in runs]}
 
 
 def markdown_table(results: dict, ratios: dict) -> str:
     lines = [
-        "| contender | examples/s | every round | train time (s) | training accuracy | peak RSS (MB) | precision | CPU steal |",
+        "| contender | examples/s | every round | train time (s) | training accuracy | peak RSS (MB) | precision | CPU "
+        "steal |",
         "|---|---:|---|---:|---:|---:|---|---:|",
     ]
     for name, row in results.items():
         every = " / ".join(f"{figure:.1f}" for figure in row["rounds_ex_per_s"])
         lines.append(
-            f"| {name} | {row['ex_per_s']:.1f} | {every} | {row['seconds']:.1f} | {row['accuracy']:.4f} | {row['peak_rss_mb']:.0f} "
+            f"| {name} | {row['ex_per_s']:.1f} | {every} | {row['seconds']:.1f} | {row['accuracy']:.4f} | "
+            f"{row['peak_rss_mb']:.0f} "
             f"| {row['precision']} | {row['cpu_steal']:.1%} |"
         )
     lines.append("")
@@ -425,7 +448,8 @@ def main() -> None:
             row = run_child(name, command)
             rounds[name].append(row)
             print(
-                f"  {name}: {row['ex_per_s']:.1f} examples/s, accuracy {row['accuracy']:.4f}, CPU steal {row['cpu_steal']:.1%}",
+                f"  {name}: {row['ex_per_s']:.1f} examples/s, accuracy {row['accuracy']:.4f}, CPU steal "
+                f"{row['cpu_steal']:.1%}",
                 file=sys.stderr,
                 flush=True,
             )

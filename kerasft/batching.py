@@ -28,8 +28,10 @@ chunks of ``BUCKET_CHUNK`` batches, sorts each chunk by length and shuffles the 
 as Hugging Face's LengthGroupedSampler does. Texts of similar length share a batch, so little of
 each batch is padding, while the batches' contents and order still change every epoch.
 
-Measured (BENCHMARKS.md): training through `to_tf_dataset` trained as fast as the hand-built
-``tf.data.Dataset.range(...).map(numpy_function)`` pipeline it replaced.
+Measured (BENCHMARKS.md, all-MiniLM-L6-v2, 2 CPU cores): an epoch through `to_tf_dataset` trained
+115.4 examples/s against 116.3 for the ``Dataset.range(...).map(numpy_function)`` pipeline it replaced
+(one process, one traced model, epochs alternating); the pipeline alone costs 3.6 against 3.2 ms of
+CPU per batch of 32, in a step of about 330 ms.
 """
 
 from __future__ import annotations
@@ -109,7 +111,8 @@ class Plan:
         )  # a partial batch goes last (dropped on TPUs)
 
     def remaining(self, epoch: int) -> np.ndarray:
-        """The example indices of ``epoch`` still to train on: all of them, or those after ``start_step`` in the start epoch."""
+        """The example indices of ``epoch`` still to train on: all of them, or those after ``start_step`` in the
+        start epoch."""
         skip = self.start_step * self.global_batch if epoch == self.start_epoch else 0
         return self.order(epoch)[skip:]
 
@@ -128,7 +131,8 @@ class Plan:
 
 
 def token_lengths(split) -> np.ndarray:
-    """The number of tokens of every example of a tokenized split, read from the arrow column's offsets (no per-row Python)."""
+    """The number of tokens of every example of a tokenized split, read from the arrow column's offsets (no per-row
+    Python)."""
     import pyarrow as pa
 
     array = split.with_format("arrow")["input_ids"]  # in the split's order, after any select or shuffle
@@ -234,7 +238,8 @@ def training_batches(split, plan: Plan, collate: PadToLongest):
 
 
 def ordered_batches(split, batch_size: int, collate: PadToLongest):
-    """Batches of ``split`` longest first, for validation and prediction; with the `Plan` that `in_input_order` undoes."""
+    """Batches of ``split`` longest first, for validation and prediction; with the `Plan` that `in_input_order`
+    undoes."""
     plan = Plan(len(split), batch_size, shuffle=False, lengths=token_lengths(split))
     return _to_tf_dataset(split.select(plan.order(0)), collate, batch_size), plan
 

@@ -26,7 +26,8 @@ def import_tensorflow_quietly() -> None:
 
             from kerasft.strategy import apply_requested_devices, multi_worker_pending
 
-            apply_requested_devices()  # `--devices cpu:N` must be applied before TensorFlow sets up its devices, just below
+            # `--devices cpu:N` must be applied before TensorFlow sets up its devices, just below
+            apply_requested_devices()
             if not multi_worker_pending():  # MultiWorkerMirroredStrategy must come first; its start-up lines then show
                 tf.config.list_logical_devices()
         except BaseException:
@@ -148,13 +149,15 @@ def run(recipe_path, overrides, run_name, output_dir, tensorboard_dir, strategy,
             )
         if run_name or tensorboard_dir:
             raise UserError(
-                f"--resume continues {resume_dir} in place, with its own TensorBoard folder; drop --run-name and --tensorboard-dir"
+                f"--resume continues {resume_dir} in place, with its own TensorBoard folder; drop --run-name and "
+                "--tensorboard-dir"
             )
         run_dir = resume_run(resume_dir, strategy_name=strategy)
     else:
         if recipe_path is None:
             raise UserError(
-                "give a RECIPE to run (a .py file defining `recipe = Recipe(...)`), or --resume RUN_DIR to continue a run"
+                "give a RECIPE to run (a .py file defining `recipe = Recipe(...)`), or --resume RUN_DIR to continue a "
+                "run"
             )
         from kerasft.recipe import apply_overrides, load_recipe
 
@@ -198,7 +201,8 @@ def run_summary(run_dir) -> str:
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option(
     "--checkpoint",
-    help="A checkpoint prefix, e.g. RUN_DIR/checkpoints/epoch-2 (default: the epoch the run kept and exported, else the newest).",
+    help="A checkpoint prefix, e.g. RUN_DIR/checkpoints/epoch-2 "
+    "(default: the epoch the run kept and exported, else the newest).",
 )
 @user_errors
 def export(run_dir, checkpoint):

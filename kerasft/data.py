@@ -105,7 +105,8 @@ def load_file(path: str, sep: str | None = None, columns: list[str] | None = Non
         if suffix == ".txt":
             if not sep or not columns:
                 raise UserError(
-                    f"data file {file}: .txt files need data.sep and data.columns (e.g. data.sep=';' data.columns=text,label)"
+                    f"data file {file}: .txt files need data.sep and data.columns (e.g. data.sep=';' "
+                    "data.columns=text,label)"
                 )
             _check_delimited_lines(file, sep, len(columns))
         if sep:
@@ -141,7 +142,8 @@ def _check_utf8(file: Path) -> None:
                 line.decode("utf-8")
             except UnicodeDecodeError as error:
                 raise UserError(
-                    f"data file {file} line {number}: not valid UTF-8 ({error.reason} at byte {error.start}); re-save the file as UTF-8"
+                    f"data file {file} line {number}: not valid UTF-8 ({error.reason} at byte {error.start}); re-save "
+                    "the file as UTF-8"
                 ) from None
 
 
@@ -171,7 +173,8 @@ def _canonical_columns(split: datasets.Dataset, name: str, data) -> datasets.Dat
         if not isinstance(feature, (ClassLabel, datasets.Value)):  # a list, an object, an image...
             example = next((value for value in split[column] if value is not None), None)
             raise UserError(
-                f"the {name} split's {role} column {original!r} holds {type(example).__name__} values (e.g. {str(example)[:60]!r}), "
+                f"the {name} split's {role} column {original!r} holds {type(example).__name__} values (e.g. "
+                f"{str(example)[:60]!r}), "
                 f"not single {'texts' if role == 'text' else 'labels'}; point data.{role}_column at a column of plain "
                 f"{'strings' if role == 'text' else 'strings or integers'}"
             )
@@ -235,7 +238,8 @@ def encode_labels(splits: DatasetDict) -> tuple[DatasetDict, list[str]]:
             unseen = sorted({to_name(value) for value in _label_values(split, name)} - set(names))
             if unseen:
                 raise UserError(
-                    f"the {name} split has labels not seen in train: {', '.join(map(repr, unseen[:5]))}; fix the data or add examples of them to train"
+                    f"the {name} split has labels not seen in train: {', '.join(map(repr, unseen[:5]))}; fix the data "
+                    "or add examples of them to train"
                 )
             features = split.features.copy()
             features[LABEL] = target

@@ -31,7 +31,8 @@ def predict_split(model, split, tokenizer, batch_size: int) -> np.ndarray:
 
 
 def predict_texts(model, tokenizer, texts: list[str], max_length: int, batch_size: int) -> np.ndarray:
-    """Probabilities for raw texts through the training path: the Python tokenizer, length-batched `predict`, input order."""
+    """Probabilities for raw texts through the training path: the Python tokenizer, length-batched `predict`, input
+    order."""
     import datasets
 
     from kerasft.data import tokenize
@@ -41,8 +42,9 @@ def predict_texts(model, tokenizer, texts: list[str], max_length: int, batch_siz
 
 
 def evaluation_model(session):
-    """The trained model, or a float32 copy on this host where the run trained in several replicas or in mixed precision,
-    so that one process scores every test example once, in order, and in the precision the export computes in."""
+    """The trained model, or a float32 copy on this host where the run trained in several replicas or in mixed
+    precision, so that one process scores every test example once, in order, and in the precision the export computes
+    in."""
     distributed = (
         session.strategy.num_replicas_in_sync > 1 or session.workers > 1 or session.precision.device_kind == "TPU"
     )
@@ -54,7 +56,8 @@ def evaluation_model(session):
 
 
 def evaluate(session, run_dir: RunDir, history: dict[str, list]) -> tuple[dict, np.ndarray]:
-    """Scores the model's kept weights on the test split and writes the reports; returns metrics.json's figures and the probabilities."""
+    """Scores the model's kept weights on the test split and writes the reports; returns metrics.json's figures and
+    the probabilities."""
     from kerasft.train import per_epoch
 
     recipe = session.recipe
@@ -86,7 +89,8 @@ def evaluate(session, run_dir: RunDir, history: dict[str, list]) -> tuple[dict, 
 
 
 def write_reports(run_dir: RunDir, y_true, probabilities: np.ndarray, label_names: list[str], texts: list[str]) -> dict:
-    """Writes the classification report (text and JSON), the confusion matrix picture and predictions.csv; returns the test figures."""
+    """Writes the classification report (text and JSON), the confusion matrix picture and predictions.csv; returns
+    the test figures."""
     y_true = np.asarray(y_true)
     y_pred = probabilities.argmax(axis=1)
     run_dir.write(RunDir.REPORT_TEXT, scores.classification_report_text(y_true, y_pred, label_names))

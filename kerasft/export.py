@@ -1,10 +1,10 @@
 """Export: a versioned SavedModel for TF Serving that takes raw text and answers label names.
 
 ``serving_default`` takes ``text`` (a batch of UTF-8 strings) and tokenizes in the graph
-with tensorflow-text, exactly as training did; ``predict_ids`` takes ``input_ids`` and
-``attention_mask`` for clients that tokenize themselves. Both return ``probabilities``,
-``label_id``, ``label`` and ``score``. The model is copied without its optimizer first,
-so Adam's slots are not exported.
+(kerasft.graph_tokenizers: core TensorFlow and tensorflow-text ops), exactly as training did;
+``predict_ids`` takes ``input_ids`` and ``attention_mask`` for clients that tokenize themselves.
+Both return ``probabilities``, ``label_id``, ``label`` and ``score``. The model is copied without
+its optimizer first, so Adam's slots are not exported.
 
 Inside both signatures a batch is sorted by token length, longest first, and the model runs over
 chunks of CHUNK rows, each padded only to its own longest row; answers come back in input order:
@@ -24,7 +24,6 @@ tokenizer takes well under 1% of the time; the model takes the rest.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -50,110 +49,48 @@ class ExportError(Exception):
     """The SavedModel on disk does not answer like the trained model: nothing was published."""
 
 
-def in_graph_normalizer(tokenizer):
-    """The Python tokenizer's BertNormalizer, as TF ops; None where the tokenizer is not WordPiece.
+def in_graph(tokenizer, max_length: int):
+    """The tokenizer as TensorFlow ops (kerasft.graph_tokenizers), or None and the one-line reason there is none.
+    A checkpoint missing a file the graph needs raises MissingTokenizerFile.
 
-    TFBertTokenizer's own lower-casing is Unicode case folding plus NFKC, which differs from
-    the Python tokenizer on e.g. "ß" and full-width letters: so kerasft lower-cases, strips
-    accents and cleans control characters itself, and asks TFBertTokenizer for no normalization.
+    Built without running its probe texts (which costs seconds of tracing): the export's parity check
+    runs them through the SavedModel instead, with the test texts (`with_probe_texts`).
     """
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None:
-        return None
-    spec = json.loads(backend.to_str())
-    normalizer, model = spec.get("normalizer") or {}, spec.get("model") or {}
-    if normalizer.get("type") != "BertNormalizer" or model.get("type") != "WordPiece":
-        return None
-    lowercase = bool(normalizer.get("lowercase"))
-    strip_accents = normalizer.get("strip_accents")
-    strip_accents = lowercase if strip_accents is None else bool(strip_accents)  # BERT's rule: None follows lowercase
-    clean_text = bool(normalizer.get("clean_text", True))
-    import tensorflow_text as tf_text
+    from kerasft.graph_tokenizers import MissingTokenizerFile, UnsupportedTokenizer, for_tokenizer
 
-    def normalize(text):
-        if clean_text:  # drop control/format characters except whitespace, as BERT's _clean_text does
-            text = tf.strings.regex_replace(text, r"[^\P{C}\t\n\r]", "")
-        if lowercase:  # tf.strings.lower turns a word-final Σ into ς; the tokenizers library always gives σ
-            text = tf.strings.lower(tf.strings.regex_replace(text, "Σ", "σ"), encoding="utf-8")
-        if strip_accents:
-            text = tf.strings.regex_replace(tf_text.normalize_utf8(text, "NFD"), r"\p{Mn}", "")
-        return text
-
-    return normalize
-
-
-class InGraphTokenizer(tf.Module):
-    """The Python tokenizer's WordPiece tokenization as TF ops: raw strings in, padded ids out.
-
-    tokenize = InGraphTokenizer.of(tokenizer, max_length=128)  # None if not WordPiece
-    tokenize(tf.constant(["I'm happy"]))  # {"input_ids": ..., "attention_mask": ...} (int32)
-    """
-
-    def __init__(self, tokenizer, normalize, max_length: int):
-        super().__init__()
-        from transformers import TFBertTokenizer
-
-        self.normalize = normalize
-        self.pad_id, self.cls_id, self.sep_id = tokenizer.pad_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id
-        self.max_length = max_length
-        vocab = [token for token, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])]
-        self.wordpiece = TFBertTokenizer(
-            vocab_list=vocab,
-            do_lower_case=False,  # normalize() did it, the Python tokenizer's way
-            cls_token_id=tokenizer.cls_token_id,
-            sep_token_id=tokenizer.sep_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-            max_length=max_length,
-            padding="longest",
-            return_token_type_ids=False,
+    try:
+        return for_tokenizer(tokenizer, max_length, verify=False), None
+    except MissingTokenizerFile:
+        raise
+    except UnsupportedTokenizer as error:
+        return None, (
+            f"no raw-text signature: {error}; the export takes token ids (input_ids, attention_mask) only, "
+            "so clients must tokenize with the checkpoint's tokenizer"
         )
-
-    @classmethod
-    def of(cls, tokenizer, max_length: int) -> InGraphTokenizer | None:
-        normalize = in_graph_normalizer(tokenizer)
-        return None if normalize is None else cls(tokenizer, normalize, max_length)
-
-    def __call__(self, text):
-        import tensorflow_text as tf_text
-
-        # int32 ids and row splits: on int64 ragged arithmetic TensorFlow's oneDNN graph rewrite logs an error line
-        tokens = self.wordpiece.unpaired_tokenize(self.normalize(text))
-        tokens = tf.cast(tokens, tf.int32).with_row_splits_dtype(tf.int32)[
-            :, : self.max_length - 2
-        ]  # room for [CLS] and [SEP]
-        ids, _ = tf_text.combine_segments((tokens,), start_of_sequence_id=self.cls_id, end_of_segment_id=self.sep_id)
-        # An empty batch would come back [0, 0], which attention cannot take; real rows always hold [CLS] and [SEP].
-        shape = tf.stack([ids.nrows(), tf.maximum(ids.bounding_shape(axis=1), 2)])
-        return {
-            "input_ids": ids.to_tensor(default_value=self.pad_id, shape=shape),
-            "attention_mask": tf.ones_like(ids).to_tensor(shape=shape),
-        }
 
 
 class TextClassifierModule(tf.Module):
     """The exported object: a model without optimizer, an optional in-graph tokenizer, the label names."""
 
     @classmethod
-    def without_optimizer(cls, model, tokenizer, label_names: list[str], max_length: int) -> TextClassifierModule:
+    def without_optimizer(
+        cls, model, tokenizer, label_names: list[str], max_length: int, text_tokenizer=None
+    ) -> TextClassifierModule:
         """The module of a float32 copy of ``model`` without its optimizer (Adam's slots would triple the export)."""
         from kerasft.model import copy_without_optimizer
 
-        return cls(copy_without_optimizer(model), tokenizer, label_names, max_length)
+        return cls(copy_without_optimizer(model), tokenizer, label_names, max_length, text_tokenizer)
 
-    def __init__(self, model, tokenizer, label_names: list[str], max_length: int):
+    def __init__(self, model, tokenizer, label_names: list[str], max_length: int, text_tokenizer=None):
+        """``text_tokenizer``: the tokenizer's in-graph form, if already built (kerasft.session builds it once);
+        otherwise it is built here, or the module takes token ids only and ``no_text_reason`` says why."""
         super().__init__()
         self.model = model
         self.label_names = tf.constant(label_names)
         self.max_length = max_length
         self.input_names = [name for name in tokenizer.model_input_names if name != "token_type_ids"]
-        self.text_tokenizer = InGraphTokenizer.of(tokenizer, max_length)
-        self.no_text_reason = (
-            None
-            if self.text_tokenizer is not None
-            else (
-                f"{type(tokenizer).__name__} has no in-graph equivalent here: the export takes token ids "
-                "(input_ids, attention_mask) only; clients must tokenize with the checkpoint's tokenizer"
-            )
+        self.text_tokenizer, self.no_text_reason = (
+            (text_tokenizer, None) if text_tokenizer else in_graph(tokenizer, max_length)
         )
         if (
             self.text_tokenizer is not None
@@ -231,12 +168,25 @@ class Parity:
 
     texts: list[str]
     probabilities: np.ndarray
+    probes: int = 0  # how many of the texts, at the end, are kerasft.graph_tokenizers.PROBE_TEXTS
+
+    def with_probe_texts(self, model, tokenizer, max_length: int, batch_size: int) -> Parity:
+        """These texts and the tokenizer probes (every script, emoji, controls, tabs, a long text, the empty string),
+        with the trained model's answers: what the in-graph tokenizer is checked on, beside the test split."""
+        from kerasft.evaluate import predict_texts
+        from kerasft.graph_tokenizers import PROBE_TEXTS
+
+        answers = predict_texts(model, tokenizer, PROBE_TEXTS, max_length, batch_size)
+        return Parity([*self.texts, *PROBE_TEXTS], np.concatenate([self.probabilities, answers]), len(PROBE_TEXTS))
 
 
 def export_session(session, model, run_dir, parity: Parity | None = None) -> tuple[Path, dict]:
     """Exports ``model`` (the session's, or its float32 copy) with the session's tokenizer, labels and max_length
     into the run directory's ``export/<model name>/<next version>``."""
-    module = TextClassifierModule.without_optimizer(model, session.tokenizer, session.label_names, session.max_length)
+    text_tokenizer, _ = session.graph_tokenizer
+    module = TextClassifierModule.without_optimizer(
+        model, session.tokenizer, session.label_names, session.max_length, text_tokenizer
+    )
     return export_model(module, run_dir.export_dir(session.recipe.model.name), parity)
 
 
@@ -277,7 +227,8 @@ def export_model(module: TextClassifierModule, model_dir: Path, parity: Parity |
 
 
 def check_parity(saved_dir: Path, parity: Parity, batch_size: int = 64) -> dict:
-    """Runs the SavedModel's raw-text signature on the parity texts and compares with the trained model's probabilities."""
+    """Runs the SavedModel's raw-text signature on the parity texts and compares with the trained model's
+    probabilities."""
     texts, expected = list(parity.texts), parity.probabilities
     serve = tf.saved_model.load(str(saved_dir)).signatures["serving_default"]
     got = np.concatenate(
@@ -289,14 +240,16 @@ def check_parity(saved_dir: Path, parity: Parity, batch_size: int = 64) -> dict:
     argmax_agreement = float((got.argmax(axis=1) == expected.argmax(axis=1)).mean())
     max_difference = float(np.abs(got - expected).max())
     result = {
-        "examples": len(texts),
+        "examples": len(texts) - parity.probes,
+        "probe_texts": parity.probes,
         "argmax_agreement": argmax_agreement,
         "max_probability_difference": max_difference,
         "tolerance": PARITY_TOLERANCE,
     }
     if argmax_agreement < 1.0 or max_difference > PARITY_TOLERANCE:
         raise ExportError(
-            f"the exported model disagrees with the trained one on the test texts (argmax agreement {argmax_agreement:.4f}, "
+            "the exported model disagrees with the trained one on the test and probe texts (argmax agreement "
+            f"{argmax_agreement:.4f}, "
             f"max probability difference {max_difference:.2e} > {PARITY_TOLERANCE}); nothing was exported"
         )
     return result

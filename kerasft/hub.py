@@ -25,6 +25,7 @@ def require_hub(kind: str, name: str, fix: str, timeout: float = 3.0) -> None:
         socket.create_connection((endpoint.hostname, port), timeout=timeout).close()
     except OSError:
         raise UserError(
-            f"{kind} {name!r} is not a local path and the Hugging Face Hub ({endpoint.hostname}) cannot be reached: {fix} "
+            f"{kind} {name!r} is not a local path and the Hugging Face Hub ({endpoint.hostname}) cannot be reached: "
+            f"{fix} "
             "(or set HF_HUB_OFFLINE=1 to use a copy already in the Hugging Face cache)"
         ) from None

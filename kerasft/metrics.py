@@ -71,7 +71,8 @@ def loss_tracker(model):
 
 
 def running_metrics(model) -> list:
-    """Every metric Keras accumulates over an epoch and resets at its start: the loss's mean and the compiled metrics."""
+    """Every metric Keras accumulates over an epoch and resets at its start: the loss's mean and the compiled
+    metrics."""
     return [loss_tracker(model), *tf.nest.flatten(model.compiled_metrics._user_metrics)]  # noqa: SLF001
 
 

@@ -128,7 +128,8 @@ def copy_without_optimizer(model):
 
 
 def restore_weights(model, checkpoint: str) -> None:
-    """Loads the model's weights from a run's checkpoint prefix (``<run>/checkpoints/epoch-N``); optimizer slots are skipped."""
+    """Loads the model's weights from a run's checkpoint prefix (``<run>/checkpoints/epoch-N``); optimizer slots are
+    skipped."""
     import tensorflow as tf
 
     try:
@@ -177,7 +178,8 @@ def _report_loading(checkpoint: str, info: dict, num_labels: int) -> None:
         )
     if info.get("mismatched_keys"):
         print(
-            f"kerasft: warning: the checkpoint's classifier head has another size; re-initialised it for {num_labels} labels"
+            f"kerasft: warning: the checkpoint's classifier head has another size; re-initialised it for {num_labels} "
+            "labels"
         )
     elif not any(any(word in key for word in head_words) for key in info.get("missing_keys", [])):
         print(
@@ -189,7 +191,8 @@ def _report_loading(checkpoint: str, info: dict, num_labels: int) -> None:
 def compile_classifier(
     model, learning_rate: float, jit_compile: bool = False, steps_per_execution: int = 1, optimizer=None
 ) -> None:
-    """The classic compile: Adam, sparse categorical cross-entropy on logits, accuracy and macro F1 (XLA if ``jit_compile``).
+    """The classic compile: Adam, sparse categorical cross-entropy on logits, accuracy and macro F1 (XLA if
+    ``jit_compile``).
 
     Adam is kerasft.optimizer.Adam: Keras' Adam, applied by TensorFlow's fused kernel;
     ``optimizer`` names another Keras optimizer class, built with ``learning_rate``, such as
@@ -205,7 +208,8 @@ def compile_classifier(
     model.compile(
         optimizer=(optimizer or Adam)(learning_rate=learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        # a metric object, not the string "accuracy", which Keras would turn into a metric (new variables) in the first step
+        # a metric object, not the string "accuracy", which Keras would turn into a metric (new variables) in
+        # the first step
         metrics=[
             keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
             MacroF1(num_classes=model.config.num_labels),

@@ -63,7 +63,8 @@ class StepScalars(keras.callbacks.Callback):
         self.writer = tf.summary.create_file_writer(self.log_dir) if self.chief else None
 
     def on_epoch_begin(self, epoch, logs=None):
-        # Keras has just reset its metrics (or, resuming mid-epoch, kerasft.resume has put back the steps before the restart)
+        # Keras has just reset its metrics (or, resuming mid-epoch, kerasft.resume has put back the steps before
+        # the restart)
         self._seen = self._tracker_values()
 
     def on_train_batch_end(self, batch, logs=None):
@@ -263,7 +264,8 @@ def training_callbacks(recipe, label_names: list[str], log_dir: Path, chief: boo
 
 
 def write_final_metrics(log_dir: Path, metrics: dict) -> None:
-    """The ``final/...`` scalars the HParams tab shows: test figures and the kept epoch's validation figures (the chief's to write)."""
+    """The ``final/...`` scalars the HParams tab shows: test figures and the kept epoch's validation figures (the
+    chief's to write)."""
     best = metrics["best_epoch"]
     kept = next((record for record in metrics.get("validation", []) if record["epoch"] == best), {})
     values = {

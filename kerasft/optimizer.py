@@ -31,7 +31,8 @@ class Adam(keras.optimizers.legacy.Adam):
     >>> embedding = tf.Variable(tf.ones([4, 2]))
     >>> rows = tf.IndexedSlices(tf.ones([1, 2]), indices=tf.constant([2]), dense_shape=tf.constant([4, 2]))
     >>> _ = optimizer.apply_gradients([(rows, embedding)])
-    >>> embedding.numpy()[:, 0].astype(float).round(6).tolist()  # only the row with a gradient moved, by the learning rate
+    >>> # only the row with a gradient moved, by the learning rate
+    >>> embedding.numpy()[:, 0].astype(float).round(6).tolist()
     [1.0, 1.0, 0.99995, 1.0]
     """
 
@@ -54,12 +55,14 @@ class LazyAdam(keras.optimizers.legacy.Adam):
         >>> for row in (2, 0):  # a step on row 2, then one on row 0
         ...     grad = tf.IndexedSlices(tf.ones([1, 2]), indices=tf.constant([row]), dense_shape=tf.constant([4, 2]))
         ...     _ = optimizer.apply_gradients([(grad, embedding)])
-        >>> embedding.numpy()[:, 0].astype(float).round(6).tolist()  # row 2 rested in step 2; Adam would have moved it on to 0.999916
+        >>> # row 2 rested in step 2; Adam would have moved it on to 0.999916
+        >>> embedding.numpy()[:, 0].astype(float).round(6).tolist()
         [0.999963, 1.0, 0.99995, 1.0]
     """
 
     def _resource_apply_sparse(self, grad, var, rows, apply_state=None):
-        # Keras calls this with each row once (repeated token ids already summed) and the fused kernel handles dense gradients
+        # Keras calls this with each row once (repeated token ids already summed) and the fused kernel handles
+        # dense gradients
         if self.amsgrad:  # no lazy form here; Keras' own
             return super()._resource_apply_sparse(grad, var, rows, apply_state)
         device, dtype = var.device, var.dtype.base_dtype

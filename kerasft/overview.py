@@ -62,7 +62,8 @@ def truncation(lengths: np.ndarray, max_length: int) -> dict:
 
 
 def build_overview(session) -> tuple[dict, dict[str, bytes]]:
-    """The overview of a kerasft.session.Session's data, as a JSON-ready dict, and the pictures as ``{file name: PNG bytes}``."""
+    """The overview of a kerasft.session.Session's data, as a JSON-ready dict, and the pictures as ``{file name: PNG
+    bytes}``."""
     from kerasft import data, plots
 
     recipe, tokenizer = session.requested, session.tokenizer
@@ -202,7 +203,8 @@ def _warnings(overview: dict) -> list[str]:
     ratio = overview["imbalance_ratio"].get("train")
     if ratio is not None and ratio >= 3:
         notes.append(
-            f"train is imbalanced ({ratio:g}:1 between the largest and smallest class): watch macro F1, not only accuracy"
+            f"train is imbalanced ({ratio:g}:1 between the largest and smallest class): watch macro F1, not only "
+            "accuracy"
         )
     cut = overview["max_length"]["truncated"]
     if cut["share"] > 1 - COVERAGE:
@@ -249,12 +251,14 @@ def format_summary(overview: dict, folder: Path) -> str:
     words, tokens, cut = overview["words_per_text"]["all"], overview["tokens_per_text"]["all"], overview["max_length"]
     lines.append(f"  words per text:  median {words['p50']}, p95 {words['p95']}, max {words['max']}")
     lines.append(
-        f"  tokens per text: median {tokens['p50']}, p90 {tokens['p90']}, p95 {tokens['p95']}, p99 {tokens['p99']}, max {tokens['max']}"
+        f"  tokens per text: median {tokens['p50']}, p90 {tokens['p90']}, p95 {tokens['p95']}, p99 {tokens['p99']}, "
+        f"max {tokens['max']}"
     )
     source = "recipe" if cut["recipe"] is not None else "model limit"
     lines.append(
         f"  max_length {cut['used']} ({source}) truncates {cut['truncated']['share']:.1%} of texts "
-        f"({cut['truncated']['texts']}); suggested max_length {cut['suggested']} truncates {cut['suggested_truncates']['share']:.1%}"
+        f"({cut['truncated']['texts']}); suggested max_length {cut['suggested']} truncates "
+        f"{cut['suggested_truncates']['share']:.1%}"
     )
     shared = ", ".join(f"{pair} {found['texts']}" for pair, found in overview["in_several_splits"].items())
     lines.append(f"  texts in more than one split: {shared}")

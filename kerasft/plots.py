@@ -70,7 +70,8 @@ def confusion_matrix_png(matrix: np.ndarray, label_names: list[str], where: str,
 def learning_curves_png(
     train: list[dict], validation: list[dict], kept_epoch: int | None, title: str, kept_label: str | None = None
 ) -> bytes:
-    """Loss, accuracy and macro F1 per epoch, train vs validation; a dotted line marks the epoch whose weights were kept.
+    """Loss, accuracy and macro F1 per epoch, train vs validation; a dotted line marks the epoch whose weights were
+    kept.
 
     ``train`` and ``validation`` are per-epoch records, ``[{"epoch": 1, "loss": ..., "accuracy": ...}, ...]``.
     """

@@ -67,7 +67,8 @@ class Precision:
 
 
 def choose(train_config, kind: str) -> Precision:
-    """The run's precision policy and XLA setting, from the recipe and the kind of device (CPU, GPU, TPU) the replicas run on."""
+    """The run's precision policy and XLA setting, from the recipe and the kind of device (CPU, GPU, TPU) the
+    replicas run on."""
     requested = train_config.mixed_precision
     if requested == "auto":
         policy = {"GPU": "mixed_float16", "TPU": "mixed_bfloat16"}.get(kind) or (
@@ -101,7 +102,8 @@ def keep_logits_float32(model) -> None:
     heads = [getattr(model, name) for name in HEAD_NAMES if isinstance(getattr(model, name, None), keras.layers.Layer)]
     if not heads:
         raise UserError(
-            f"{type(model).__name__} has no classification head kerasft knows ({', '.join(HEAD_NAMES)}); set train.mixed_precision=off"
+            f"{type(model).__name__} has no classification head kerasft knows ({', '.join(HEAD_NAMES)}); set "
+            "train.mixed_precision=off"
         )
     policy = keras.mixed_precision.Policy("float32")
     for head in heads:

@@ -86,7 +86,8 @@ class TrainConfig:
     epochs: int = 3
     batch_size: int = 32  # the global batch, across all replicas
     learning_rate: float = 5e-5
-    lazy_adam: bool = False  # True: Adam moves only the embedding rows of each batch's tokens (LazyAdam); False: every row, as Keras' Adam
+    # True: Adam moves only the embedding rows of each batch's tokens (LazyAdam); False: every row, as Keras' Adam
+    lazy_adam: bool = False
     seed: int = 42
     keep_checkpoints: int = 2  # checkpoints kept in <run>/checkpoints, newest first
     early_stopping_metric: str | None = None  # "val_loss", "val_accuracy" or "val_macro_f1"; None: run every epoch
@@ -95,7 +96,8 @@ class TrainConfig:
         "auto"  # tf.distribute strategy: auto, default, one-device, mirrored, multi-worker, tpu (--strategy overrides)
     )
     scale_learning_rate: bool = False  # True: learning_rate x number of replicas (the linear scaling rule)
-    mixed_precision: str = "auto"  # auto (GPU: mixed_float16; TPU and bf16-capable CPU: mixed_bfloat16; else off), off, mixed_float16, mixed_bfloat16
+    # auto (GPU: mixed_float16; TPU and bf16-capable CPU: mixed_bfloat16; else off), off, mixed_float16, mixed_bfloat16
+    mixed_precision: str = "auto"
     jit_compile: str = "auto"  # XLA: auto (on for GPUs and TPUs, off on CPUs), on, off
     backup_every_steps: int = (
         200  # <run>/backup is saved every N steps for `kerasft run --resume`; 0: at each epoch's end
@@ -292,7 +294,8 @@ def validate(recipe: Recipe) -> None:
         raise UserError(f"train.early_stopping_patience must be 0 or more, got {recipe.train.early_stopping_patience}")
     if recipe.train.backup_every_steps < 0:
         raise UserError(
-            f"train.backup_every_steps must be 0 (back up at each epoch's end) or more, got {recipe.train.backup_every_steps}"
+            "train.backup_every_steps must be 0 (back up at each epoch's end) or more, got "
+            f"{recipe.train.backup_every_steps}"
         )
     if not recipe.data.hub and not recipe.data.train:
         raise UserError("the recipe names no data: set data.hub=<dataset id> or data.train=<file>")

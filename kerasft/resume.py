@@ -85,7 +85,8 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)  # creates Keras' checkpoint and restores the latest backup, if any
         checkpoint = self._training_state.read_checkpoint_manager.checkpoint
-        # attached after the restore: TensorFlow restores objects attached later from the same checkpoint (deferred restoration)
+        # attached after the restore: TensorFlow restores objects attached later from the same checkpoint
+        # (deferred restoration)
         checkpoint.kerasft_dropout = dropout_generators(self.model)
         checkpoint.kerasft_metrics = running_metrics(self.model)
 
@@ -161,7 +162,8 @@ class TrainingState:
         return {int(entry["epoch"]): entry for entry in json.loads(self.history_file.read_text())["epochs"]}
 
     def history(self, fitted: dict) -> dict[str, list]:
-        """Every epoch's logs, ``{"loss": [...], "val_loss": [...], ...}``: earlier sessions' and ``fitted`` (this one's `History.history`)."""
+        """Every epoch's logs, ``{"loss": [...], "val_loss": [...], ...}``: earlier sessions' and ``fitted`` (this
+        one's `History.history`)."""
         epochs = self.epochs() if self.chief else {}
         if not epochs:
             return fitted
@@ -178,7 +180,8 @@ class TrainingState:
         return json.loads(path.read_text())["steps"] if path.is_file() else None
 
     def save_trained(self, model) -> None:
-        """Writes the weights `fit` ended with (other workers write to a temporary folder, then drop it), then drops the backup."""
+        """Writes the weights `fit` ended with (other workers write to a temporary folder, then drop it), then drops
+        the backup."""
         folder = self.trained_dir if self.chief else Path(tempfile.mkdtemp(prefix="kerasft-worker-"))
         try:
             tf.train.Checkpoint(model=model).write(str(folder / "model"))
@@ -201,13 +204,15 @@ class TrainingState:
             )
         elif position:
             print(
-                f"kerasft: resuming {name} at epoch {position.epoch + 1}, step {position.step + 1} of {steps_per_epoch} (from {self.backup_dir})"
+                f"kerasft: resuming {name} at epoch {position.epoch + 1}, step {position.step + 1} of "
+                f"{steps_per_epoch} (from {self.backup_dir})"
             )
         elif resumed:
             print(f"kerasft: resuming {name}: no backup was saved yet; training from the start")
 
     def stop_message(self, error: BaseException, stage: str, command: str, workers: int) -> str | None:
-        """What the log says when a run stops with an error or an interruption (a UserError or full disk say it in one line)."""
+        """What the log says when a run stops with an error or an interruption (a UserError or full disk say it in
+        one line)."""
         if isinstance(error, UserError) or is_disk_full(error):
             return None
         kind = "failed" if isinstance(error, Exception) else "interrupted"
@@ -232,12 +237,14 @@ class TrainingState:
         self.history_file.unlink(missing_ok=True)
 
 
-# --- signals -----------------------------------------------------------------------------------------------------------
+# --- signals
+# -----------------------------------------------------------------------------------------------------------
 
 
 @contextmanager
 def _handlers(handler, signals=(signal.SIGINT, signal.SIGTERM)):
-    """Installs ``handler`` for ``signals`` (main thread only; elsewhere Python cannot), restoring the previous ones after."""
+    """Installs ``handler`` for ``signals`` (main thread only; elsewhere Python cannot), restoring the previous ones
+    after."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -254,13 +261,15 @@ def _raise_interrupt(signum, frame):
 
 
 def terminate_like_interrupt():
-    """A context in which SIGTERM (`kill`, a scheduler's stop) raises KeyboardInterrupt like Ctrl-C instead of ending the
-    process at once, so the run directory says "interrupted" and how to resume (during training SaveOnInterrupt takes over)."""
+    """A context in which SIGTERM (`kill`, a scheduler's stop) raises KeyboardInterrupt like Ctrl-C instead of ending
+    the process at once, so the run directory says "interrupted" and how to resume (during training SaveOnInterrupt
+    takes over)."""
     return _handlers(_raise_interrupt, signals=(signal.SIGTERM,))
 
 
 class SaveOnInterrupt:
-    """Ctrl-C (or SIGTERM) during training: the step in progress finishes, the training state is backed up, then KeyboardInterrupt.
+    """Ctrl-C (or SIGTERM) during training: the step in progress finishes, the training state is backed up, then
+    KeyboardInterrupt.
 
     A second Ctrl-C stops at once (losing the steps since the last periodic backup)::
 

@@ -114,7 +114,8 @@ def check_free_space(needs: dict[Path, int], fix: str) -> None:
         free = free_bytes(folders[0])
         if free < total:
             raise UserError(
-                f"the filesystem of {' and '.join(map(str, folders))} has {free / 1e6:.0f} MB free but this run writes about {total / 1e6:.0f} MB "
+                f"the filesystem of {' and '.join(map(str, folders))} has {free / 1e6:.0f} MB free but this run writes "
+                f"about {total / 1e6:.0f} MB "
                 f"there (checkpoints, backup, export, TensorBoard); {fix}"
             )
 
@@ -177,7 +178,8 @@ class RunDir:
             except FileExistsError:
                 continue
         raise UserError(
-            f"run directory {output_dir / candidates[0]} already exists; choose another --run-name (earlier runs are never overwritten)"
+            f"run directory {output_dir / candidates[0]} already exists; choose another --run-name (earlier runs are "
+            "never overwritten)"
         )
 
     @classmethod
@@ -195,7 +197,8 @@ class RunDir:
     # --- the recipe and manifest ------------------------------------------------------------------------------------
 
     def write_recipe(self, recipe_dict: dict, manifest: dict) -> None:
-        """recipe.json: the recipe as run, and the run's manifest (strategy, devices, batch, precision...) under "run"."""
+        """recipe.json: the recipe as run, and the run's manifest (strategy, devices, batch, precision...) under
+        "run"."""
         write_json(self / self.RECIPE, recipe_dict | {"run": manifest})
 
     def read_recipe(self, purpose: str = "kerasft") -> tuple[dict, dict]:
@@ -256,7 +259,8 @@ class RunDir:
         self.save_model_files(tokenizer, config)
 
     def mark_stopped(self, error: BaseException, stage: str, resume: str) -> None:
-        """status.json says the run failed (an error) or was interrupted (Ctrl-C, SIGTERM), during which stage, and how to go on."""
+        """status.json says the run failed (an error) or was interrupted (Ctrl-C, SIGTERM), during which stage, and
+        how to go on."""
         state = "failed" if isinstance(error, Exception) else "interrupted"
         try:
             self.set_state(state, error=f"{type(error).__name__}: {error}", stage=stage, resume=resume)
@@ -281,17 +285,20 @@ class RunDir:
         status = self.status()
         if status.get("state") == "complete":
             raise UserError(
-                f"--resume {self.path}: that run is complete; there is nothing to resume (start a new run, or `kerasft export` it again)"
+                f"--resume {self.path}: that run is complete; there is nothing to resume (start a new run, or `kerasft "
+                "export` it again)"
             )
         if self.process_state(status) == "alive":
             raise UserError(
-                f"--resume {self.path}: that run is still running (process {status['pid']}); stop it first, or wait for it"
+                f"--resume {self.path}: that run is still running (process {status['pid']}); stop it first, or wait "
+                "for it"
             )
 
     # --- model files, checkpoints, exports -------------------------------------------------------------------------
 
     def save_model_files(self, tokenizer, config) -> None:
-        """model/: the tokenizer and config, written to a staging folder and renamed into place (kept if already there)."""
+        """model/: the tokenizer and config, written to a staging folder and renamed into place (kept if already
+        there)."""
         target = self / self.MODEL
         if target.is_dir():  # a resumed run: written whole by the first session
             return
@@ -331,14 +338,16 @@ class RunDir:
             if not Path(f"{chosen}.index").is_file():
                 raise UserError(
                     f"the run kept epoch {kept}, whose checkpoint is no longer in {self / self.CHECKPOINTS} "
-                    "(train.keep_checkpoints pruned it); pass --checkpoint <run>/checkpoints/epoch-N to export another epoch"
+                    "(train.keep_checkpoints pruned it); pass --checkpoint <run>/checkpoints/epoch-N to export another "
+                    "epoch"
                 )
         else:
             epochs = self.checkpoint_epochs()
             chosen = str(self.checkpoint(epochs[-1])) if epochs else None
         if not chosen or not Path(f"{chosen}.index").is_file():
             raise UserError(
-                f"no checkpoint {chosen or 'in ' + str(self / self.CHECKPOINTS)}; pass --checkpoint <run>/checkpoints/epoch-N"
+                f"no checkpoint {chosen or 'in ' + str(self / self.CHECKPOINTS)}; pass --checkpoint "
+                "<run>/checkpoints/epoch-N"
             )
         return chosen
 
@@ -372,7 +381,8 @@ class RunDir:
         return (self / self.RECIPE).exists() or (self / self.STATUS).exists()
 
     def describe(self) -> dict:
-        """One row of `kerasft runs`: name, recipe, start, state, epochs run (of planned), kept epoch, test figures, newest export."""
+        """One row of `kerasft runs`: name, recipe, start, state, epochs run (of planned), kept epoch, test figures,
+        newest export."""
         status = self.status()
         try:
             recipe, _ = self.read_recipe()

@@ -35,11 +35,13 @@ def run_recipe(
     tensorboard_dir: Path | None = None,
     strategy_name: str | None = None,
 ) -> RunDir | None:
-    """Trains, evaluates and exports ``recipe`` into a new run directory (``--strategy`` overrides ``train.strategy``)."""
+    """Trains, evaluates and exports ``recipe`` into a new run directory (``--strategy`` overrides
+    ``train.strategy``)."""
     session = Session(recipe, strategy_name)
     if session.workers > 1 and run_name is None:
         raise UserError(
-            "a multi-worker run needs --run-name NAME (the same on every worker, with the same --output-dir on a shared filesystem) "
+            "a multi-worker run needs --run-name NAME (the same on every worker, with the same --output-dir on a "
+            "shared filesystem) "
             "so that all workers agree on the run directory"
         )
     session.prepare()
@@ -155,7 +157,8 @@ def _run(session: Session, run_dir: RunDir, tensorboard_dir: Path, resumed_at: l
 
 def _wait_for_chief(session: Session, training: dict) -> None:
     print(
-        f"kerasft: worker {strategies.task_index(session.strategy)} finished training ({training['steps']} steps, weights "
+        f"kerasft: worker {strategies.task_index(session.strategy)} finished training ({training['steps']} steps, "
+        "weights "
         f"{training['weights']}); the chief evaluates and exports"
     )
     if not strategies.barrier(session.strategy, ok=True):

@@ -41,7 +41,8 @@ def load_text_signature(path: Path):
         ) from error
     if "text" not in signature.structured_input_signature[1]:
         raise UserError(
-            f"{version} takes token ids, not text (its checkpoint's tokenizer has no in-graph form); call its predict_ids signature"
+            f"{version} takes token ids, not text (its checkpoint's tokenizer has no in-graph form); call its "
+            "predict_ids signature"
         )
     return signature
 

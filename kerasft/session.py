@@ -125,6 +125,19 @@ class Session:
         return dataclasses.replace(recipe, data=dataclasses.replace(recipe.data, **files), model=model)
 
     @cached_property
+    def graph_tokenizer(self):
+        """The tokenizer as TensorFlow ops for the export's raw-text signature and the one-line reason if there is none
+        (kerasft.graph_tokenizers). A checkpoint missing a file the graph needs is refused: it is incomplete."""
+        from kerasft.errors import UserError
+        from kerasft.export import in_graph
+        from kerasft.graph_tokenizers import MissingTokenizerFile
+
+        try:
+            return in_graph(self.tokenizer, self.max_length)
+        except MissingTokenizerFile as error:
+            raise UserError(f"checkpoint {self.source}: {error}; add it, or pick a complete checkpoint") from None
+
+    @cached_property
     def data(self) -> datasets.Data:
         return datasets.load_splits(self.requested.data, seed=self.requested.train.seed)
 
@@ -176,19 +189,23 @@ class Session:
         return sum(int(weight.shape.num_elements()) * weight.dtype.size for weight in self.model.weights)
 
     def describe(self, run_name: str) -> str:
-        """The line a run starts with: labels, split sizes, replicas and devices, the batch split, precision; then warnings."""
+        """The line a run starts with: labels, split sizes, replicas and devices, the batch split, precision; then
+        warnings."""
         manifest = self.manifest()
         counts = ", ".join(f"{len(split)} {name}" for name, split in self.data.splits.items())
         lines = [
-            f"kerasft: run {run_name}: {len(self.label_names)} labels, {counts}; {manifest['replicas']} replica(s) with "
+            f"kerasft: run {run_name}: {len(self.label_names)} labels, {counts}; {manifest['replicas']} replica(s) "
+            "with "
             f"{manifest['strategy']} on {', '.join(manifest['devices'])}, global batch {manifest['global_batch']} = "
             f"{manifest['replicas']} x {manifest['per_replica_batch']}; {manifest['mixed_precision']}, "
             f"XLA {'on' if manifest['jit_compile'] else 'off'}"
         ]
-        return "\n".join(lines + [f"kerasft: warning: {note}" for note in self.precision.notes])
+        notes = [*self.precision.notes, *([self.graph_tokenizer[1]] if self.graph_tokenizer[1] else [])]
+        return "\n".join(lines + [f"kerasft: warning: {note}" for note in notes])
 
     def manifest(self) -> dict:
-        """What recipe.json records about how the run ran: strategy, devices, batch split, learning rate, optimizer, precision."""
+        """What recipe.json records about how the run ran: strategy, devices, batch split, learning rate, optimizer,
+        precision."""
         optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)  # under a LossScaleOptimizer
         return strategies.describe(self.strategy) | {
             "global_batch": self.requested.train.batch_size,

@@ -34,7 +34,8 @@ def parse_devices(spec: str) -> tuple[str, int]:
     match = re.fullmatch(r"\s*cpu\s*:\s*(\d+)\s*", spec or "", flags=re.IGNORECASE)
     if not match or not 1 <= int(match.group(1)) <= 64:
         raise UserError(
-            f"--devices {spec!r}: expected cpu:N with N from 1 to 64 (e.g. --devices cpu:2 splits the CPU into 2 logical devices)"
+            f"--devices {spec!r}: expected cpu:N with N from 1 to 64 (e.g. --devices cpu:2 splits the CPU into 2 "
+            "logical devices)"
         )
     return "cpu", int(match.group(1))
 
@@ -70,7 +71,8 @@ def apply_requested_devices() -> None:
 
 
 def multi_worker_pending() -> bool:
-    """True when TF_CONFIG is set: MultiWorkerMirroredStrategy must then be created before TensorFlow sets up its devices."""
+    """True when TF_CONFIG is set: MultiWorkerMirroredStrategy must then be created before TensorFlow sets up its
+    devices."""
     return bool(os.environ.get("TF_CONFIG"))
 
 
@@ -85,7 +87,8 @@ def choose_strategy(name: str = "auto"):
     if name == "multi-worker":  # before anything lists devices: collective ops are configured at TensorFlow's start
         if not os.environ.get("TF_CONFIG"):
             raise UserError(
-                "--strategy multi-worker needs TF_CONFIG set on every worker (see docs/distributed.md); without it, use --strategy auto"
+                "--strategy multi-worker needs TF_CONFIG set on every worker (see docs/distributed.md); without it, "
+                "use --strategy auto"
             )
         _check_tf_config()
         return tf.distribute.MultiWorkerMirroredStrategy()

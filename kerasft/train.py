@@ -51,7 +51,8 @@ class KeepLastCheckpoints(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if not math.isfinite((logs or {}).get("loss", 0.0)):
-            return  # TerminateOnNaN stopped this epoch: its weights are not worth keeping, nor worth pruning a good one for
+            # TerminateOnNaN stopped this epoch: its weights are not worth keeping, nor worth pruning a good one for
+            return
         self.manager.save(checkpoint_number=epoch + 1)
 
 
@@ -80,13 +81,15 @@ def nan_error(stopped_at: tuple[int, int], learning_rate: float, checkpoints: Pa
     latest = tf.train.latest_checkpoint(str(checkpoints))
     kept = f"the last good checkpoint is {latest}" if latest else "no epoch had finished, so no checkpoint was saved"
     return UserError(
-        f"the training loss became NaN at epoch {epoch + 1}, step {batch + 1}, so the run stopped and exported nothing; "
+        f"the training loss became NaN at epoch {epoch + 1}, step {batch + 1}, so the run stopped and exported "
+        "nothing; "
         f"{kept}; lower train.learning_rate (it is {learning_rate:g}) and start a new run"
     )
 
 
 def training_plan(session, start: Position | None = None) -> batching.Plan:
-    """The run's global batches: length-bucketed, seeded, from ``start`` (a resumed run's position) to the last epoch."""
+    """The run's global batches: length-bucketed, seeded, from ``start`` (a resumed run's position) to the last
+    epoch."""
     train = session.recipe.train
     plan = batching.Plan(
         len(session.tokenized["train"]),

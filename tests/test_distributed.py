@@ -283,8 +283,9 @@ MIRRORED_SCRIPT = textwrap.dedent("""
                          "losses": losses, "weights": [weight.tolist() for weight in session.model.get_weights()]}
     print(json.dumps(results))
 """)
-@pytest.mark.slow
 
+
+@pytest.mark.slow
 def test_mirrored_on_two_logical_cpus_matches_one_device(workdir, baseline):
     (workdir / "mirrored_check.py").write_text(MIRRORED_SCRIPT)
     result = subprocess.run(
@@ -310,7 +311,6 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(workdir, baseline):
 
 # --- faults: SIGKILL and resume, Ctrl-C ------------------------------------------------------------------------------
 @pytest.mark.slow
-
 def test_a_killed_run_resumes_from_its_last_backup_and_ends_like_an_uninterrupted_one(workdir, baseline):
     from kerasft.resume import TrainingState
     from kerasft.rundir import RunDir
@@ -409,8 +409,9 @@ def test_a_killed_run_with_dropout_resumes_to_the_uninterrupted_runs_weights_and
         for mine, reference in zip(ours[split], theirs[split], strict=True):
             assert mine == pytest.approx(reference, abs=TOLERANCE), split
     assert ours["test"] == pytest.approx(theirs["test"], abs=TOLERANCE)
-@pytest.mark.slow
 
+
+@pytest.mark.slow
 def test_ctrl_c_saves_the_training_state_and_prints_the_resume_command(workdir):
     from kerasft.resume import TrainingState
     from kerasft.rundir import RunDir
@@ -453,8 +454,9 @@ def test_ctrl_c_saves_the_training_state_and_prints_the_resume_command(workdir):
 
     refused = CliRunner().invoke(main, ["run", "tiny.py", "train.epochs=3", "--resume", str(run_dir)])
     assert refused.exit_code == 2 and "drop the recipe and overrides (tiny.py train.epochs=3)" in refused.output
-@pytest.mark.slow
 
+
+@pytest.mark.slow
 def test_resume_refuses_what_it_cannot_continue(workdir, baseline):
     from click.testing import CliRunner
 
@@ -470,7 +472,6 @@ def test_resume_refuses_what_it_cannot_continue(workdir, baseline):
 
 # --- MultiWorkerMirroredStrategy: two worker processes on 127.0.0.1 ------------------------------------------------
 @pytest.mark.slow
-
 def test_two_workers_train_identical_weights_and_only_the_chief_writes(workdir, baseline):
     ports = [free_port(), free_port()]
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
@@ -523,8 +524,9 @@ def test_two_workers_train_identical_weights_and_only_the_chief_writes(workdir, 
     assert len((run_dir / "predictions.csv").read_text().strip().splitlines()) == 16 + 1  # every test example once
     # each worker saw its own half of every global batch: the same weights as one device on the whole batch
     assert largest_difference(final_weights(run_dir), final_weights(baseline())) < TOLERANCE
-@pytest.mark.slow
 
+
+@pytest.mark.slow
 def test_a_multi_worker_job_restarted_after_a_worker_dies_resumes_from_the_chiefs_backup(workdir, baseline):
     run_dir = workdir / "mw-runs" / "worker-died"
 

@@ -13,7 +13,8 @@ import pytest
 import tensorflow as tf
 
 from conftest import QUICKSTART_DATA, read_rows
-from kerasft.export import ExportError, InGraphTokenizer, Parity, TextClassifierModule, export_model
+from kerasft.export import ExportError, Parity, TextClassifierModule, export_model
+from kerasft.graph_tokenizers import for_tokenizer
 from kerasft.model import build_classifier, compile_classifier, load_tokenizer
 
 LABELS = ["account", "billing", "delivery", "feedback", "technical"]
@@ -85,17 +86,23 @@ def test_parity_covers_tricky_and_long_texts(exported, trained):
     assert exported[1]["parity"]["examples"] == len(texts)
 
 
-@pytest.mark.parametrize("text", TRICKY)
-def test_in_graph_tokens_equal_the_python_tokenizer(minilm_checkpoint, text):
+@pytest.fixture(scope="module")
+def minilm_tokenizers(minilm_checkpoint):
+    """The packaged MiniLM's Python tokenizer and its in-graph form (built once: building checks it on probe texts)."""
     tokenizer = load_tokenizer(str(minilm_checkpoint))
-    in_graph = InGraphTokenizer.of(tokenizer, max_length=64)
+    in_graph = for_tokenizer(tokenizer, max_length=64)
+    return tokenizer, tf.function(in_graph)
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_in_graph_tokens_equal_the_python_tokenizer(minilm_tokenizers, text):
+    tokenizer, in_graph = minilm_tokenizers
     got = in_graph(tf.constant([text]))["input_ids"].numpy()[0].tolist()
     assert got == tokenizer(text, truncation=True, max_length=64)["input_ids"]
 
 
-def test_in_graph_tokens_equal_the_python_tokenizer_on_the_quickstart_data(minilm_checkpoint):
-    tokenizer = load_tokenizer(str(minilm_checkpoint))
-    in_graph = InGraphTokenizer.of(tokenizer, max_length=64)
+def test_in_graph_tokens_equal_the_python_tokenizer_on_the_quickstart_data(minilm_tokenizers):
+    tokenizer, in_graph = minilm_tokenizers
     texts = [
         row["text"] for split in ("train", "validation", "test") for row in read_rows(QUICKSTART_DATA / f"{split}.csv")
     ]
@@ -116,6 +123,7 @@ def test_no_optimizer_state_in_the_export(exported, trained):
     assert not [name for name, _ in variables if "optimizer" in name.lower() or "/m/" in name]
 
 
+@pytest.mark.slow
 def test_second_export_takes_the_next_version_and_never_overwrites(trained, tmp_path):
     model, tokenizer, _, _ = trained
     first, _ = export(model, tokenizer, tmp_path / "tiny")
@@ -131,8 +139,9 @@ def test_failed_parity_publishes_nothing(trained, tmp_path):
     with pytest.raises(ExportError, match="disagrees"):
         export(model, tokenizer, tmp_path / "tiny", Parity(texts, wrong))
     assert list((tmp_path / "tiny").iterdir()) == []
-@pytest.mark.slow
 
+
+@pytest.mark.slow
 def test_signatures_listed_by_saved_model_cli(exported):
     path, _ = exported
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
@@ -166,8 +175,9 @@ TF_ONLY_CLIENT = textwrap.dedent("""
         "probabilities": outputs["probabilities"].numpy().tolist(),
     }))
 """)
-@pytest.mark.slow
 
+
+@pytest.mark.slow
 def test_tensorflow_only_process_answers_raw_text_like_kerasft_predict(exported, trained, tmp_path):
     from conftest import kerasft
 
@@ -243,8 +253,9 @@ TF_TEXT_OPS_IN_TF_SERVING = {
     "RegexSplitWithOffsets",
     "WordpieceTokenizeWithOffsets",
 }
-@pytest.mark.slow
 
+
+@pytest.mark.slow
 def test_export_uses_only_core_ops_and_tf_serving_text_ops(exported):
     from tensorflow.core.protobuf import saved_model_pb2
 

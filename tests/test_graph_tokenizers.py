@@ -1,4 +1,5 @@
-"""In-graph tokenizers: token-for-token parity with the fast tokenizers of every family, refusals, ops, TF-only serving."""
+"""In-graph tokenizers: token-for-token parity with the fast tokenizers of every family, refusals, ops, TF-only
+serving."""
 
 from __future__ import annotations
 
@@ -47,9 +48,15 @@ MARKS_KEPT = ["xlm-roberta", "deberta-v2"] + [
 ]
 TEXTS = PARITY_TEXTS + random_texts(150)
 PAIR_TEXTS = PAIRS + list(zip(random_texts(40, seed=1), random_texts(40, seed=2)))
-# Non-core ops of tensorflow-text that TF Serving links (model_servers/BUILD -> @org_tensorflow_text//tensorflow_text:ops_lib,
+# Non-core ops of tensorflow-text that TF Serving links (model_servers/BUILD ->
+# @org_tensorflow_text//tensorflow_text:ops_lib,
 # the same op names and signatures in tensorflow-text 2.12.1 and 2.20.0), as far as these graphs use them.
-TF_SERVING_TEXT_OPS = {"FastWordpieceTokenizeWithOffsets", "NormalizeUTF8", "SentencepieceOp", "SentencepieceTokenizeOp"}
+TF_SERVING_TEXT_OPS = {
+    "FastWordpieceTokenizeWithOffsets",
+    "NormalizeUTF8",
+    "SentencepieceOp",
+    "SentencepieceTokenizeOp",
+}
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +67,8 @@ def checkpoint_folders(tmp_path_factory, minilm_checkpoint) -> dict[str, Path]:
 
 
 class Tokenizers(dict):
-    """Each family's fast tokenizer and its in-graph form, traced once for single texts and once for pairs, on first use.
+    """Each family's fast tokenizer and its in-graph form, traced once for single texts and once for pairs, on first
+    use.
 
     Built with verify=False: the tests below compare far more texts than for_tokenizer's probe.
     """
@@ -73,7 +81,9 @@ class Tokenizers(dict):
         python = AutoTokenizer.from_pretrained(str(self.folders[name]))
         graph = for_tokenizer(python, max_length=MAX_LENGTH, verify=False)
         single = tf.function(lambda text: graph(text), input_signature=[tf.TensorSpec([None], tf.string)])
-        pair = tf.function(lambda text, other: graph(text, text_pair=other), input_signature=[tf.TensorSpec([None], tf.string)] * 2)
+        pair = tf.function(
+            lambda text, other: graph(text, text_pair=other), input_signature=[tf.TensorSpec([None], tf.string)] * 2
+        )
         self[name] = python, graph, single, pair
         return self[name]
 
@@ -122,7 +132,11 @@ def test_one_text_at_a_time_and_an_empty_batch(tokenizers, family):
 @pytest.mark.xfail(strict=True, reason="character map per grapheme cluster (Rust) vs longest match (SentencePiece)")
 def test_known_difference_on_stacked_combining_marks(tokenizers, family):
     python, _, single, _ = tokenizers[family]
-    assert_same(single(tf.constant(SENTENCEPIECE_DIFFERENCES)), expected(python, SENTENCEPIECE_DIFFERENCES), SENTENCEPIECE_DIFFERENCES)
+    assert_same(
+        single(tf.constant(SENTENCEPIECE_DIFFERENCES)),
+        expected(python, SENTENCEPIECE_DIFFERENCES),
+        SENTENCEPIECE_DIFFERENCES,
+    )
 
 
 @pytest.mark.parametrize("family", ["bert-uncased", "roberta"])
@@ -131,6 +145,7 @@ def test_token_type_ids_only_where_the_model_takes_them(tokenizers, family):
     assert ("token_type_ids" in single(tf.constant(["a"]))) == ("token_type_ids" in python.model_input_names)
 
 
+@pytest.mark.slow
 def test_for_tokenizer_checks_its_graph_against_the_python_tokenizer(checkpoint_folders, monkeypatch):
     python = AutoTokenizer.from_pretrained(str(checkpoint_folders["bert-uncased"]))
     assert for_tokenizer(python, max_length=MAX_LENGTH).ops == ("FastWordpieceTokenizeWithOffsets", "NormalizeUTF8")
@@ -219,7 +234,12 @@ class Served(tf.Module):
     def single(self, text):
         return self.tokenizer(text)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text"), tf.TensorSpec([None], tf.string, name="text_pair")])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.string, name="text"),
+            tf.TensorSpec([None], tf.string, name="text_pair"),
+        ]
+    )
     def pair(self, text, text_pair):
         return self.tokenizer(text, text_pair=text_pair)
 
@@ -230,7 +250,9 @@ def graph_ops(saved_dir: Path) -> set[str]:
     saved = saved_model_pb2.SavedModel()
     saved.ParseFromString((saved_dir / "saved_model.pb").read_bytes())
     graph = saved.meta_graphs[0].graph_def
-    ops = {node.op for node in graph.node} | {node.op for function in graph.library.function for node in function.node_def}
+    ops = {node.op for node in graph.node} | {
+        node.op for function in graph.library.function for node in function.node_def
+    }
     return ops - {function.signature.name for function in graph.library.function}
 
 
@@ -245,10 +267,17 @@ def test_saved_tokenizer_answers_the_same_ids_in_a_tensorflow_only_process(token
     environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     answer = subprocess.run(
         [sys.executable, "-I", "-c", TF_ONLY_SERVER, str(tmp_path), json.dumps(sorted(graph_ops(tmp_path)))],
-        input=json.dumps([texts, firsts, seconds]), capture_output=True, text=True, timeout=300, env=environment, check=False,
+        input=json.dumps([texts, firsts, seconds]),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=environment,
+        check=False,
     )
     assert answer.returncode == 0, answer.stderr[-3000:]
     served = json.loads(answer.stdout)
     assert set(served["not_core"]) == set(graph.ops) and set(graph.ops) <= TF_SERVING_TEXT_OPS
     assert_same({k: np.array(v, np.int32) for k, v in served["single"].items()}, expected(python, texts), texts)
-    assert_same({k: np.array(v, np.int32) for k, v in served["pair"].items()}, expected(python, firsts, seconds), PAIR_TEXTS)
+    assert_same(
+        {k: np.array(v, np.int32) for k, v in served["pair"].items()}, expected(python, firsts, seconds), PAIR_TEXTS
+    )

@@ -93,8 +93,9 @@ def monitored_run(tmp_path_factory, tiny_checkpoint):
         "data": data,
         "epochs_run": len(metrics["train"]),
     }
-@pytest.mark.slow
 
+
+@pytest.mark.slow
 def test_train_scalars_per_step_and_per_epoch(monitored_run):
     events = read_events(monitored_run["tb"] / "train")
     epochs_run, metrics = monitored_run["epochs_run"], monitored_run["metrics"]
@@ -111,8 +112,9 @@ def test_train_scalars_per_step_and_per_epoch(monitored_run):
     losses = np.array([value for _, value in events["step_loss"]]).reshape(epochs_run, STEPS_PER_EPOCH)
     assert losses.mean(axis=1) == pytest.approx([value for _, value in events["epoch_loss"]], abs=1e-4)
     assert losses.std() > 0  # not the same running mean repeated
-@pytest.mark.slow
 
+
+@pytest.mark.slow
 def test_validation_scalars_confusion_matrix_and_report_per_epoch(monitored_run):
     events = read_events(monitored_run["tb"] / "validation")
     epochs_run, metrics = monitored_run["epochs_run"], monitored_run["metrics"]
@@ -134,8 +136,9 @@ def test_validation_scalars_confusion_matrix_and_report_per_epoch(monitored_run)
         assert float(accuracy) == pytest.approx(figures["accuracy"], abs=1e-4) and int(support) == VALIDATION_ROWS
         macro_f1 = float(re.search(r"macro avg\s+[\d.]+\s+[\d.]+\s+([\d.]+)", report).group(1))
         assert macro_f1 == pytest.approx(figures["macro_f1"], abs=1e-4)
-@pytest.mark.slow
 
+
+@pytest.mark.slow
 def test_hparams_and_final_metrics_for_comparing_runs(monitored_run):
     from tensorboard.plugins.hparams import plugin_data_pb2
 
@@ -158,8 +161,9 @@ def test_hparams_and_final_metrics_for_comparing_runs(monitored_run):
     assert events["final/best_epoch"][-1][1] == metrics["best_epoch"]
     kept = metrics["validation"][metrics["best_epoch"] - 1]
     assert events["final/val_accuracy"][-1][1] == pytest.approx(kept["accuracy"], abs=1e-6)
-@pytest.mark.slow
 
+
+@pytest.mark.slow
 def test_early_stopping_evaluates_and_exports_the_best_epoch(monitored_run):
     import tensorflow as tf
     from transformers import AutoConfig, AutoTokenizer, TFAutoModelForSequenceClassification
@@ -200,8 +204,9 @@ def test_early_stopping_evaluates_and_exports_the_best_epoch(monitored_run):
     assert path.name == "2" and facts["checkpoint"] == str(run_dir / "checkpoints" / f"epoch-{best}")
     again = load_text_signature(path)(text=tf.constant(texts))["probabilities"].numpy()
     assert np.abs(again - exported).max() < 1e-4
-@pytest.mark.slow
 
+
+@pytest.mark.slow
 def test_end_of_run_reports(monitored_run):
     run_dir, metrics, stdout = monitored_run["run_dir"], monitored_run["metrics"], monitored_run["stdout"]
     width, height = png_size((run_dir / "learning_curves.png").read_bytes())
@@ -211,8 +216,9 @@ def test_end_of_run_reports(monitored_run):
         assert {"epoch", "loss", "accuracy", "macro_f1"} <= set(metrics[split][0])
     assert "learning_curves.png" in stdout and re.search(rf"kept epoch +{metrics['best_epoch']} ", stdout)
     assert json.loads((run_dir / "status.json").read_text())["started"]
-@pytest.mark.slow
 
+
+@pytest.mark.slow
 def test_runs_lists_the_finished_run(monitored_run):
     result = kerasft("runs", "--output-dir", monitored_run["workdir"] / "runs", cwd=monitored_run["workdir"])
     assert result.returncode == 0, result.stderr

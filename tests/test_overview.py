@@ -50,8 +50,9 @@ def flawed_data(tmp_path):
 
 def _key(text: str) -> str:
     return " ".join(text.lower().split())
-@pytest.mark.slow
 
+
+@pytest.mark.slow
 def test_inspect_writes_an_overview_that_matches_a_recount(tmp_path, tiny_checkpoint, flawed_data):
     from PIL import Image
     from transformers import AutoTokenizer

@@ -73,8 +73,9 @@ def test_runs_are_listed_newest_first_with_their_state(runs_dir):
     assert (finished["epochs"], finished["test_accuracy"], finished["test_macro_f1"]) == (3, 0.912345, 0.88)
     assert training["state"] == "running" and training["epochs"] is None
     assert older["started"] == "2023-12-31 11:00:00"  # finished minus the run's seconds
-@pytest.mark.slow
 
+
+@pytest.mark.slow
 def test_runs_command_prints_a_table(runs_dir, tmp_path):
     result = kerasft("runs", "--output-dir", runs_dir, cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -128,7 +128,22 @@ def random_texts(count: int, seed: int = 0) -> list[str]:
     """Shuffled mixes of training words, odd characters and whitespace: the corpus' random part."""
     rng = random.Random(seed)
     words = " ".join(TRAINING_TEXT).split() + [
-        "\u200d", "\u0301", "é", "🇫🇷", "👍🏽", "\t", "  ", "\n", "ß", "İ", "ǅ", "Σ", "x" * 120, "▁", "<s>", "[SEP]",
+        "\u200d",
+        "\u0301",
+        "é",
+        "🇫🇷",
+        "👍🏽",
+        "\t",
+        "  ",
+        "\n",
+        "ß",
+        "İ",
+        "ǅ",
+        "Σ",
+        "x" * 120,
+        "▁",
+        "<s>",
+        "[SEP]",
     ]
     texts = []
     for _ in range(count):
@@ -168,8 +183,10 @@ def build_byte_bpe(folder: Path, add_prefix_space: bool = False) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     trainer.save_model(str(folder))
     tokenizer = RobertaTokenizerFast(
-        vocab_file=str(folder / "vocab.json"), merges_file=str(folder / "merges.txt"),
-        add_prefix_space=add_prefix_space, model_max_length=512,
+        vocab_file=str(folder / "vocab.json"),
+        merges_file=str(folder / "merges.txt"),
+        add_prefix_space=add_prefix_space,
+        model_max_length=512,
     )
     tokenizer.save_pretrained(folder)
     return folder
@@ -198,18 +215,37 @@ def build_sentencepiece(folder: Path, family: str, model_type: str = "unigram") 
 
     folder.mkdir(parents=True, exist_ok=True)
     if family == "deberta-v2":  # DeBERTa-v3's spm.model: [PAD]=0, [CLS]=1, [SEP]=2, [UNK]=3 inside the model
-        options = {"pad_id": 0, "bos_id": 1, "eos_id": 2, "unk_id": 3, "pad_piece": "[PAD]", "bos_piece": "[CLS]", "eos_piece": "[SEP]",
-                       "unk_piece": "[UNK]", "user_defined_symbols": ["[MASK]"]}
+        options = {
+            "pad_id": 0,
+            "bos_id": 1,
+            "eos_id": 2,
+            "unk_id": 3,
+            "pad_piece": "[PAD]",
+            "bos_piece": "[CLS]",
+            "eos_piece": "[SEP]",
+            "unk_piece": "[UNK]",
+            "user_defined_symbols": ["[MASK]"],
+        }
     elif family == "albert":
-        options = {"pad_id": 0, "unk_id": 1, "bos_id": 2, "eos_id": 3, "pad_piece": "<pad>", "bos_piece": "[CLS]", "eos_piece": "[SEP]",
-                       "user_defined_symbols": ["[MASK]"]}
+        options = {
+            "pad_id": 0,
+            "unk_id": 1,
+            "bos_id": 2,
+            "eos_id": 3,
+            "pad_piece": "<pad>",
+            "bos_piece": "[CLS]",
+            "eos_piece": "[SEP]",
+            "user_defined_symbols": ["[MASK]"],
+        }
     else:
         options = {}
     model_path = folder / "source.model"  # save_pretrained copies it under the family's own file name
     model_path.write_bytes(train_sentencepiece(model_type, **options))
     fast_class = {
-        "xlm-roberta": XLMRobertaTokenizerFast, "camembert": CamembertTokenizerFast,
-        "albert": AlbertTokenizerFast, "deberta-v2": DebertaV2TokenizerFast,
+        "xlm-roberta": XLMRobertaTokenizerFast,
+        "camembert": CamembertTokenizerFast,
+        "albert": AlbertTokenizerFast,
+        "deberta-v2": DebertaV2TokenizerFast,
     }[family]
     tokenizer = fast_class(vocab_file=str(model_path), model_max_length=512)
     tokenizer.save_pretrained(folder)

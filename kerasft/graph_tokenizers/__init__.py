@@ -28,24 +28,32 @@ import numpy as np
 import tensorflow as tf
 
 from kerasft.graph_tokenizers.added_tokens import NOT_A_TOKEN, AddedTokens
-from kerasft.graph_tokenizers.errors import UnsupportedTokenizer
+from kerasft.graph_tokenizers.errors import MissingTokenizerFile, UnsupportedTokenizer
 from kerasft.graph_tokenizers.ragged import interleave
 from kerasft.graph_tokenizers.templates import Template
 
-__all__ = ["PROBE_TEXTS", "GraphTokenizer", "UnsupportedTokenizer", "for_tokenizer"]
+__all__ = ["PROBE_TEXTS", "GraphTokenizer", "MissingTokenizerFile", "UnsupportedTokenizer", "for_tokenizer"]
 
 # Checked at build time against the Python tokenizer: a wrong reading of a tokenizer.json shows here.
 PROBE_TEXTS = [
-    "", " ", "Hello, World! It's 3.14 o'clock.", "  two  spaces\tand a tab\n", "Café naïve ÀÉÎ straße ΣΑΣ",
-    "日本語のテキスト 한국어 中文 مرحبا", "emoji 😀 👨‍👩‍👧 🇫🇷", "e\u0301 zero\u200bwidth \x07control", "word " * 200,
+    "",
+    " ",
+    "Hello, World! It's 3.14 o'clock.",
+    "  two  spaces\tand a tab\n",
+    "Café naïve ÀÉÎ straße ΣΑΣ",
+    "日本語のテキスト 한국어 中文 مرحبا",
+    "emoji 😀 👨‍👩‍👧 🇫🇷",
+    "e\u0301 zero\u200bwidth \x07control",
+    "word " * 200,
 ]
 
 
 class GraphTokenizer(tf.Module):
     """A family's normalizer and model, the added tokens and the template, as one callable module."""
 
-    def __init__(self, family, added_tokens: AddedTokens, template: Template, max_length: int, pad_id: int,
-                 token_type_ids: bool):
+    def __init__(
+        self, family, added_tokens: AddedTokens, template: Template, max_length: int, pad_id: int, token_type_ids: bool
+    ):
         super().__init__()
         self.family, self.added_tokens, self.template = family, added_tokens, template
         self.max_length, self.pad_id, self.token_type_ids = max_length, pad_id, token_type_ids
@@ -88,26 +96,38 @@ def family_of(spec: dict, hf_tokenizer):
         from kerasft.graph_tokenizers.sentencepiece import SentencePiece
 
         return SentencePiece.of(spec, hf_tokenizer)
-    raise UnsupportedTokenizer(f"{kind or 'unknown'} model: no in-graph form here (WordPiece, byte-level BPE and SentencePiece have one)")
+    raise UnsupportedTokenizer(
+        f"{kind or 'unknown'} model: no in-graph form here (WordPiece, byte-level BPE and SentencePiece have one)"
+    )
 
 
 def for_tokenizer(hf_tokenizer, max_length: int, verify: bool = True) -> GraphTokenizer:
     """The in-graph form of a fast Hugging Face tokenizer, or UnsupportedTokenizer(one-line reason)."""
     name = type(hf_tokenizer).__name__
     if not getattr(hf_tokenizer, "is_fast", False):
-        raise UnsupportedTokenizer(f"{name} is a slow (Python) tokenizer: the in-graph forms follow a fast tokenizer's tokenizer.json")
+        raise UnsupportedTokenizer(
+            f"{name} is a slow (Python) tokenizer: the in-graph forms follow a fast tokenizer's tokenizer.json"
+        )
     if hf_tokenizer.pad_token_id is None:
         raise UnsupportedTokenizer(f"{name} has no pad token, so a batch cannot be padded as the Python tokenizer pads")
     if hf_tokenizer.padding_side != "right":
-        raise UnsupportedTokenizer(f"{name} pads on the {hf_tokenizer.padding_side}; the in-graph form pads on the right")
+        raise UnsupportedTokenizer(
+            f"{name} pads on the {hf_tokenizer.padding_side}; the in-graph form pads on the right"
+        )
     spec = json.loads(hf_tokenizer.backend_tokenizer.to_str())
     family = family_of(spec, hf_tokenizer)
     template = Template.of(spec)
     for pair in (False, True):
         if template.special_count(pair) != hf_tokenizer.num_special_tokens_to_add(pair=pair):
-            raise UnsupportedTokenizer(f"{family.name}: the template adds a different number of special tokens than {name}")
+            raise UnsupportedTokenizer(
+                f"{family.name}: the template adds a different number of special tokens than {name}"
+            )
     tokenizer = GraphTokenizer(
-        family, AddedTokens(spec.get("added_tokens") or []), template, max_length, hf_tokenizer.pad_token_id,
+        family,
+        AddedTokens(spec.get("added_tokens") or []),
+        template,
+        max_length,
+        hf_tokenizer.pad_token_id,
         token_type_ids="token_type_ids" in hf_tokenizer.model_input_names,
     )
     if verify:
@@ -119,9 +139,17 @@ def check_against(tokenizer: GraphTokenizer, hf_tokenizer, texts: list[str], max
     """Raises UnsupportedTokenizer if the module's ids differ from the Python tokenizer's on texts and pairs of them."""
     pairs = list(reversed(texts))
     expected = hf_tokenizer(texts, truncation=True, max_length=max_length, padding=True, return_tensors="np")
-    expected_pairs = hf_tokenizer(texts, pairs, truncation=True, max_length=max_length, padding=True, return_tensors="np")
+    expected_pairs = hf_tokenizer(
+        texts, pairs, truncation=True, max_length=max_length, padding=True, return_tensors="np"
+    )
     run = tf.function(lambda text, pair: (tokenizer(text), tokenizer(text, text_pair=pair)))
     got, got_pairs = run(tf.constant(texts), tf.constant(pairs))
     for name in got:
-        if not (np.array_equal(got[name].numpy(), expected[name]) and np.array_equal(got_pairs[name].numpy(), expected_pairs[name])):
-            raise UnsupportedTokenizer(f"{tokenizer.family.name}: the in-graph {name} differ from {type(hf_tokenizer).__name__}'s on probe texts")
+        if not (
+            np.array_equal(got[name].numpy(), expected[name])
+            and np.array_equal(got_pairs[name].numpy(), expected_pairs[name])
+        ):
+            raise UnsupportedTokenizer(
+                f"{tokenizer.family.name}: the in-graph {name} differ from {type(hf_tokenizer).__name__}'s on probe "
+                "texts"
+            )

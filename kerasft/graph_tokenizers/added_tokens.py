@@ -33,7 +33,9 @@ class AddedTokens(tf.Module):
         super().__init__()
         for token in tokens:
             if token.get("single_word"):
-                raise UnsupportedTokenizer(f"added token {token['content']!r} is single_word, which is not replicated here")
+                raise UnsupportedTokenizer(
+                    f"added token {token['content']!r} is single_word, which is not replicated here"
+                )
         self.raw_pattern = alternation([token for token in tokens if not token.get("normalized")])
         self.normalized_pattern = alternation([token for token in tokens if token.get("normalized")])
         self.ids = tf.lookup.StaticHashTable(
@@ -85,4 +87,3 @@ def alternation(tokens: list[dict]) -> str:
             pattern += f"[{WHITESPACE}]*"
         patterns.append(f"(?:{pattern})")
     return "|".join(patterns)
-

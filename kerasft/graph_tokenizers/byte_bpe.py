@@ -49,7 +49,8 @@ class ByteLevelBPE(tf.Module):
             raise UnsupportedTokenizer(f"{self.name}: {len(missing)} of the 256 byte symbols are not in the vocabulary")
         self.byte_ids = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(
-                tf.constant([bytes([byte]) for byte in byte_chars]), tf.constant([vocab[char] for char in byte_chars.values()], tf.int64)
+                tf.constant([bytes([byte]) for byte in byte_chars]),
+                tf.constant([vocab[char] for char in byte_chars.values()], tf.int64),
             ),
             default_value=-1,
         )
@@ -66,12 +67,16 @@ class ByteLevelBPE(tf.Module):
     def of(cls, spec: dict) -> ByteLevelBPE:
         model, pre_tokenizer = spec["model"], spec["pre_tokenizer"]
         if spec.get("normalizer"):
-            raise UnsupportedTokenizer(f"byte-level BPE: normalizer {spec['normalizer'].get('type')} is not replicated here")
+            raise UnsupportedTokenizer(
+                f"byte-level BPE: normalizer {spec['normalizer'].get('type')} is not replicated here"
+            )
         if not pre_tokenizer.get("use_regex", True):
             raise UnsupportedTokenizer("byte-level BPE: ByteLevel without the GPT-2 regex is not replicated here")
         for setting in ("dropout", "continuing_subword_prefix", "end_of_word_suffix", "byte_fallback", "ignore_merges"):
             if model.get(setting):
-                raise UnsupportedTokenizer(f"byte-level BPE: the BPE model's {setting}={model[setting]!r} is not replicated here")
+                raise UnsupportedTokenizer(
+                    f"byte-level BPE: the BPE model's {setting}={model[setting]!r} is not replicated here"
+                )
         merges = [tuple(merge.split(" ")) if isinstance(merge, str) else tuple(merge) for merge in model["merges"]]
         return cls(model["vocab"], merges, add_prefix_space=bool(pre_tokenizer.get("add_prefix_space")))
 
@@ -123,7 +128,9 @@ class ByteLevelBPE(tf.Module):
             # Overlapping occurrences (the pair (x, x) in "x x x") merge left to right: every other one of a run.
             starts = chosen & ~tf.concat([[False], chosen[:-1]], axis=0)
             position = tf.range(tf.shape(chosen, out_type=tf.int64)[0])
-            start_positions = tf.concat([tf.boolean_mask(position, starts), [0]], axis=0)  # never empty: gather needs a row
+            start_positions = tf.concat(
+                [tf.boolean_mask(position, starts), [0]], axis=0
+            )  # never empty: gather needs a row
             run_start = tf.gather(start_positions, tf.maximum(tf.cumsum(tf.cast(starts, tf.int64)) - 1, 0))
             chosen &= (position - run_start) % 2 == 0
             merged = tf.gather(self.merged_ids, tf.where(chosen, rank, self.no_merge))
@@ -132,10 +139,14 @@ class ByteLevelBPE(tf.Module):
             return tf.boolean_mask(symbols, keep), tf.boolean_mask(owners, keep), tf.reduce_any(chosen)
 
         symbols, owners, _ = tf.while_loop(
-            lambda symbols, owners, changed: changed, step, (symbols, owners, tf.size(symbols) > 1),  # no symbols: no loop
+            lambda symbols, owners, changed: changed,
+            step,
+            (symbols, owners, tf.size(symbols) > 1),  # no symbols: no loop
             shape_invariants=(tf.TensorShape([None]), tf.TensorShape([None]), tf.TensorShape([])),
         )
-        return tf.RaggedTensor.from_value_rowids(tf.cast(symbols, tf.int32), owners, nrows=tf.shape(words, out_type=tf.int64)[0])
+        return tf.RaggedTensor.from_value_rowids(
+            tf.cast(symbols, tf.int32), owners, nrows=tf.shape(words, out_type=tf.int64)[0]
+        )
 
 
 def pair_ranks(vocab: dict, merges: list[tuple[str, str]]) -> tuple[list[int], list[int]]:
@@ -144,7 +155,9 @@ def pair_ranks(vocab: dict, merges: list[tuple[str, str]]) -> tuple[list[int], l
     keys, results, made_at = [], [], {}
     for rank, (left, right) in enumerate(merges):
         if left not in vocab or right not in vocab or left + right not in vocab:
-            raise UnsupportedTokenizer(f"byte-level BPE: merge {rank} ({left!r}, {right!r}) names a token not in the vocabulary")
+            raise UnsupportedTokenizer(
+                f"byte-level BPE: merge {rank} ({left!r}, {right!r}) names a token not in the vocabulary"
+            )
         # Merging every occurrence of a word's best pair at once equals the Rust priority queue only if
         # no pair involving a freshly made token outranks the merge that made it.
         if made_at.get(left, -1) >= rank or made_at.get(right, -1) >= rank:

@@ -9,3 +9,8 @@ class UnsupportedTokenizer(Exception):
     >>> str(UnsupportedTokenizer("byte-level BPE: the BPE model drops unknown bytes"))
     'byte-level BPE: the BPE model drops unknown bytes'
     """
+
+
+class MissingTokenizerFile(UnsupportedTokenizer):
+    """The checkpoint lacks a file the in-graph form needs (e.g. SentencePiece's ``.model`` beside tokenizer.json):
+    the checkpoint is incomplete, so a run refuses it instead of exporting ids only."""

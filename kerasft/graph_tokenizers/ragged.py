@@ -27,7 +27,9 @@ def keep_first(ids, counts):
     rows = ids.value_rowids()
     position = tf.range(tf.shape(ids.flat_values, out_type=ids.row_splits.dtype)[0]) - tf.gather(ids.row_splits, rows)
     kept = position < tf.gather(counts, rows)
-    return tf.RaggedTensor.from_row_lengths(tf.boolean_mask(ids.flat_values, kept), tf.minimum(ids.row_lengths(), counts))
+    return tf.RaggedTensor.from_row_lengths(
+        tf.boolean_mask(ids.flat_values, kept), tf.minimum(ids.row_lengths(), counts)
+    )
 
 
 # 0xFF never occurs in UTF-8, so it can mark cuts in any valid text.

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from kerasft.graph_tokenizers.errors import UnsupportedTokenizer
+from kerasft.graph_tokenizers.errors import MissingTokenizerFile, UnsupportedTokenizer
 from kerasft.graph_tokenizers.ragged import between_nuls, interleave
 from kerasft.graph_tokenizers.unicode_classes import WHITESPACE
 
@@ -46,7 +46,9 @@ class SentencePiece(tf.Module):
 
         self.before_charsmap = before_charsmap
         # The tensorflow-text ops in the graph: NormalizeUTF8 only for ALBERT-style NFKD.
-        self.ops = ("SentencepieceOp", "SentencepieceTokenizeOp") + ("NormalizeUTF8",) * any(step["type"] == "NFKD" for step in before_charsmap)
+        self.ops = ("SentencepieceOp", "SentencepieceTokenizeOp") + ("NormalizeUTF8",) * any(
+            step["type"] == "NFKD" for step in before_charsmap
+        )
         self.trailing_space_id = trailing_space_id
         spaces, vanishing = spaces_and_vanishing(charsmap)
         self.space_like, self.vanishing = re2_class(spaces), re2_class(vanishing)
@@ -70,7 +72,10 @@ class SentencePiece(tf.Module):
         kinds = [(step["type"], replace_pattern(step)) for step in after]
         strips_right = kinds in ([("Strip", None), ("Replace", SPACE_RUN)],)
         if not strips_right and kinds != [("Replace", SPACE_RUN)]:
-            raise UnsupportedTokenizer(f"SentencePiece: normalizer steps {[kind for kind, _ in kinds]} after the character map are not replicated here")
+            raise UnsupportedTokenizer(
+                f"SentencePiece: normalizer steps {[kind for kind, _ in kinds]} after the character map are not "
+                "replicated here"
+            )
         if after and after[-1]["type"] == "Replace" and after[-1]["content"] not in (" ", "▁"):
             raise UnsupportedTokenizer("SentencePiece: spaces are squeezed into something else than a space")
         metaspace = metaspace_of(spec.get("pre_tokenizer"))
@@ -89,15 +94,21 @@ class SentencePiece(tf.Module):
         for step in self.before_charsmap:
             kind = step["type"]
             if kind == "Replace":
-                texts = tf.strings.regex_replace(texts, re.escape(step["pattern"]["String"]), step["content"].replace("\\", "\\\\"))
+                texts = tf.strings.regex_replace(
+                    texts, re.escape(step["pattern"]["String"]), step["content"].replace("\\", "\\\\")
+                )
             elif kind == "NFKD":
                 texts = between_nuls(lambda texts: tf_text.normalize_utf8(texts, "NFKD"), texts)
             elif kind == "StripAccents":  # the Rust StripAccents drops every combining mark (Mn, Mc, Me)
                 texts = tf.strings.regex_replace(texts, r"\p{M}", "")
             elif kind == "Lowercase":  # char by char as in Rust: Σ is σ everywhere (tf.strings.lower gives a final ς)
-                texts = between_nuls(lambda texts: tf.strings.lower(tf.strings.regex_replace(texts, "Σ", "σ"), encoding="utf-8"), texts)
+                texts = between_nuls(
+                    lambda texts: tf.strings.lower(tf.strings.regex_replace(texts, "Σ", "σ"), encoding="utf-8"), texts
+                )
             elif kind == "Strip":
-                ends = [f"^[{WHITESPACE}]+"] * bool(step.get("strip_left")) + [f"[{WHITESPACE}]+$"] * bool(step.get("strip_right"))
+                ends = [f"^[{WHITESPACE}]+"] * bool(step.get("strip_left")) + [f"[{WHITESPACE}]+$"] * bool(
+                    step.get("strip_right")
+                )
                 texts = tf.strings.regex_replace(texts, "|".join(ends), "") if ends else texts
         return texts
 
@@ -122,7 +133,9 @@ class SentencePiece(tf.Module):
         vanishing = f"[{self.vanishing}]*" if self.vanishing else ""
         ends_in_space = tf.strings.regex_full_match(texts, f"(?s).*[{self.space_like}]{vanishing}")
         extra = tf.RaggedTensor.from_tensor(tf.fill(tf.stack([tf.shape(texts)[0], 1]), self.trailing_space_id))
-        with_space = tf.concat([tf.ragged.boolean_mask(ids, ends_in_space), tf.ragged.boolean_mask(extra, ends_in_space)], axis=1)
+        with_space = tf.concat(
+            [tf.ragged.boolean_mask(ids, ends_in_space), tf.ragged.boolean_mask(extra, ends_in_space)], axis=1
+        )
         return interleave(ends_in_space, with_space, tf.ragged.boolean_mask(ids, ~ends_in_space))
 
 
@@ -159,8 +172,10 @@ def model_file_of(hf_tokenizer) -> Path:
     name = hf_tokenizer.vocab_files_names.get("vocab_file", "the SentencePiece .model file")
     path = getattr(hf_tokenizer, "vocab_file", None)
     if not path or not Path(path).is_file():
-        raise UnsupportedTokenizer(
-            f"SentencePiece: {type(hf_tokenizer).__name__} has tokenizer.json but no {name}, the .model file the in-graph tokenizer needs"
+        where = Path(hf_tokenizer.name_or_path) / name if hf_tokenizer.name_or_path else name
+        raise MissingTokenizerFile(
+            f"SentencePiece: {type(hf_tokenizer).__name__} has tokenizer.json but no {where}, "
+            "the .model file the in-graph tokenizer needs"
         )
     return Path(path)
 
@@ -180,12 +195,19 @@ def replace_pattern(step: dict) -> str | None:
 def metaspace_of(pre_tokenizer: dict | None) -> dict:
     steps = (pre_tokenizer or {}).get("pretokenizers", [pre_tokenizer]) if pre_tokenizer else []
     if len(steps) != 1 or steps[0].get("type") != "Metaspace":
-        raise UnsupportedTokenizer(f"SentencePiece: pre-tokenizer {[step.get('type') for step in steps]} is not replicated here (Metaspace alone is)")
+        raise UnsupportedTokenizer(
+            f"SentencePiece: pre-tokenizer {[step.get('type') for step in steps]} is not replicated here (Metaspace "
+            "alone is)"
+        )
     metaspace = steps[0]
     if metaspace.get("replacement") != "▁" or not metaspace.get("split", True):
-        raise UnsupportedTokenizer("SentencePiece: a Metaspace with another replacement or without split is not replicated here")
+        raise UnsupportedTokenizer(
+            "SentencePiece: a Metaspace with another replacement or without split is not replicated here"
+        )
     if metaspace.get("prepend_scheme") not in ("always", "never"):
-        raise UnsupportedTokenizer(f"SentencePiece: Metaspace prepend_scheme={metaspace.get('prepend_scheme')!r} is not replicated here")
+        raise UnsupportedTokenizer(
+            f"SentencePiece: Metaspace prepend_scheme={metaspace.get('prepend_scheme')!r} is not replicated here"
+        )
     return metaspace
 
 
@@ -198,7 +220,9 @@ def rebuilt_model(model_file: Path, spec: dict, charsmap: bytes, dummy_prefix: b
     model = spec["model"]
     kind = {"Unigram": 1, "BPE": 2}[model["type"]]
     if proto.trainer_spec.model_type != kind:
-        raise UnsupportedTokenizer(f"SentencePiece: {model_file.name} is not the {model['type']} model tokenizer.json describes")
+        raise UnsupportedTokenizer(
+            f"SentencePiece: {model_file.name} is not the {model['type']} model tokenizer.json describes"
+        )
     if model.get("byte_fallback") or proto.trainer_spec.byte_fallback:
         raise UnsupportedTokenizer("SentencePiece: byte fallback is not replicated here")
     if proto.trainer_spec.treat_whitespace_as_suffix:
@@ -207,7 +231,9 @@ def rebuilt_model(model_file: Path, spec: dict, charsmap: bytes, dummy_prefix: b
         pieces, unk_id = model["vocab"], model["unk_id"]
     else:  # BPE: tokenizer.json has no scores; the .model's scores order the merges, as the converter read them
         scores = {piece.piece: piece.score for piece in proto.pieces}
-        pieces = [(piece, scores.get(piece, 0.0)) for piece, _ in sorted(model["vocab"].items(), key=lambda item: item[1])]
+        pieces = [
+            (piece, scores.get(piece, 0.0)) for piece, _ in sorted(model["vocab"].items(), key=lambda item: item[1])
+        ]
         unk_id = model["vocab"].get(model.get("unk_token"))
     if unk_id is None or len({piece for piece, _ in pieces}) != len(pieces):
         raise UnsupportedTokenizer("SentencePiece: the vocabulary has no unknown piece, or a piece twice")

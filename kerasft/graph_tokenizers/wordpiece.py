@@ -24,8 +24,17 @@ from kerasft.graph_tokenizers.unicode_classes import BERT_PUNCTUATION, CJK, WHIT
 class WordPiece(tf.Module):
     name = "WordPiece"
 
-    def __init__(self, vocab: dict, unk_token: str, suffix: str, max_chars: int, clean_text: bool,
-                 chinese_chars: bool, strip_accents: bool, lowercase: bool):
+    def __init__(
+        self,
+        vocab: dict,
+        unk_token: str,
+        suffix: str,
+        max_chars: int,
+        clean_text: bool,
+        chinese_chars: bool,
+        strip_accents: bool,
+        lowercase: bool,
+    ):
         super().__init__()
         import tensorflow_text as tf_text
 
@@ -41,26 +50,40 @@ class WordPiece(tf.Module):
         # no_pretokenization: each input is one word, cut here by words(); the byte limit is set past
         # the character limit the Python tokenizer applies (4 bytes a character at most), see tokenize().
         self.wordpiece = tf_text.FastWordpieceTokenizer(
-            vocab=tokens, suffix_indicator=suffix, max_bytes_per_word=4 * max_chars + 4, token_out_type=tf.int32,
-            unknown_token=unk_token, no_pretokenization=True, support_detokenization=False,
+            vocab=tokens,
+            suffix_indicator=suffix,
+            max_bytes_per_word=4 * max_chars + 4,
+            token_out_type=tf.int32,
+            unknown_token=unk_token,
+            no_pretokenization=True,
+            support_detokenization=False,
         )
 
     @classmethod
     def of(cls, spec: dict) -> WordPiece:
         normalizer, pre_tokenizer, model = spec.get("normalizer") or {}, spec.get("pre_tokenizer") or {}, spec["model"]
         if normalizer.get("type") != "BertNormalizer":
-            raise UnsupportedTokenizer(f"WordPiece: normalizer {normalizer.get('type')} is not replicated here (BertNormalizer is)")
+            raise UnsupportedTokenizer(
+                f"WordPiece: normalizer {normalizer.get('type')} is not replicated here (BertNormalizer is)"
+            )
         if pre_tokenizer.get("type") != "BertPreTokenizer":
-            raise UnsupportedTokenizer(f"WordPiece: pre-tokenizer {pre_tokenizer.get('type')} is not replicated here (BertPreTokenizer is)")
+            raise UnsupportedTokenizer(
+                f"WordPiece: pre-tokenizer {pre_tokenizer.get('type')} is not replicated here (BertPreTokenizer is)"
+            )
         if model["unk_token"] not in model["vocab"]:
             raise UnsupportedTokenizer(f"WordPiece: the unknown token {model['unk_token']!r} is not in the vocabulary")
         lowercase = bool(normalizer.get("lowercase"))
         strip_accents = normalizer.get("strip_accents")
         return cls(
-            vocab=model["vocab"], unk_token=model["unk_token"], suffix=model.get("continuing_subword_prefix") or "##",
-            max_chars=int(model.get("max_input_chars_per_word", 100)), clean_text=bool(normalizer.get("clean_text", True)),
+            vocab=model["vocab"],
+            unk_token=model["unk_token"],
+            suffix=model.get("continuing_subword_prefix") or "##",
+            max_chars=int(model.get("max_input_chars_per_word", 100)),
+            clean_text=bool(normalizer.get("clean_text", True)),
             chinese_chars=bool(normalizer.get("handle_chinese_chars", True)),
-            strip_accents=lowercase if strip_accents is None else bool(strip_accents),  # BERT's rule: None follows lowercase
+            strip_accents=lowercase
+            if strip_accents is None
+            else bool(strip_accents),  # BERT's rule: None follows lowercase
             lowercase=lowercase,
         )
 
@@ -74,9 +97,13 @@ class WordPiece(tf.Module):
         if self.chinese_chars:
             texts = tf.strings.regex_replace(texts, f"([{CJK}])", r" \1 ")
         if self.strip_accents:
-            texts = tf.strings.regex_replace(between_nuls(lambda texts: tf_text.normalize_utf8(texts, "NFD"), texts), r"\p{Mn}", "")
+            texts = tf.strings.regex_replace(
+                between_nuls(lambda texts: tf_text.normalize_utf8(texts, "NFD"), texts), r"\p{Mn}", ""
+            )
         if self.lowercase:  # tf.strings.lower makes a word-final Σ into ς; the Rust library lower-cases char by char: σ
-            texts = between_nuls(lambda texts: tf.strings.lower(tf.strings.regex_replace(texts, "Σ", "σ"), encoding="utf-8"), texts)
+            texts = between_nuls(
+                lambda texts: tf.strings.lower(tf.strings.regex_replace(texts, "Σ", "σ"), encoding="utf-8"), texts
+            )
         return texts
 
     def tokenize(self, texts):
@@ -86,5 +113,7 @@ class WordPiece(tf.Module):
         # The Python tokenizer gives one [UNK] for a word over max_input_chars_per_word characters.
         too_long = tf.strings.length(words.flat_values, unit="UTF8_CHAR") > self.max_chars
         unknown = tf.RaggedTensor.from_tensor(tf.fill(tf.stack([tf.shape(too_long)[0], 1]), self.unk_id))
-        pieces = interleave(~too_long, tf.ragged.boolean_mask(pieces, ~too_long), tf.ragged.boolean_mask(unknown, too_long))
+        pieces = interleave(
+            ~too_long, tf.ragged.boolean_mask(pieces, ~too_long), tf.ragged.boolean_mask(unknown, too_long)
+        )
         return words.with_flat_values(pieces).merge_dims(1, 2)
