@@ -187,6 +187,8 @@ def export_session(session, model, run_dir, parity: Parity | None = None) -> tup
     module = TextClassifierModule.without_optimizer(
         model, session.tokenizer, session.label_names, session.max_length, text_tokenizer
     )
+    if parity is not None and text_tokenizer is not None:
+        parity = parity.with_probe_texts(model, session.tokenizer, session.max_length, session.recipe.train.batch_size)
     return export_model(module, run_dir.export_dir(session.recipe.model.name), parity)
 
 
