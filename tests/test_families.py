@@ -198,3 +198,60 @@ def test_a_family_without_an_exact_in_graph_form_exports_ids_only_and_says_so(tm
     assert "WordLevel" in warning and "clients must tokenize" in warning
     exported = json.loads((tmp_path / "runs" / "ids" / "metrics.json").read_text())["export"]
     assert exported["raw_text_signature"] is False and exported["note"] in warning
+
+
+KOREAN = {  # sentiment cue words; each text mixes one of them with neutral words
+    "1": ["최고의 영화", "정말 재미있어요", "감동적이었습니다", "배우들 연기가 훌륭해요", "또 보고 싶어요"],
+    "0": ["최악의 영화", "너무 지루해요", "시간 낭비였습니다", "연기가 어색해요", "돈이 아까워요"],
+}
+NEUTRAL = ["오늘", "주말에", "친구와 함께", "극장에서", "어제 밤에", "가족들과", "혼자서"]
+
+
+def korean_reviews(path: Path, count: int, seed: int) -> Path:
+    """A file in the NSMC corpus's own format: tab-separated, header `id document label`, labels 0 and 1."""
+    rng = np.random.default_rng(seed)
+    lines = ["id\tdocument\tlabel"]
+    for number in range(count):
+        label = str(number % 2)
+        words = [rng.choice(NEUTRAL), rng.choice(KOREAN[label]), rng.choice(NEUTRAL)]
+        lines.append(f"{10_000 + number}\t{' '.join(words)}\t{label}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_the_korean_recipe_runs_offline_on_the_corpus_files_and_its_export_answers_korean_text(tmp_path):
+    from conftest import REPO
+    from kerasft.serve import predict
+
+    folder, _ = checkpoint("bert-cased-multilingual", tmp_path)
+    train, test = (
+        korean_reviews(tmp_path / "ratings_train.tsv", 80, 0),
+        korean_reviews(tmp_path / "ratings_test.tsv", 24, 1),
+    )
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(REPO / "recipes" / "nsmc.py"),
+            f"data.train={train}",
+            f"data.test={test}",
+            f"model.checkpoint={folder}",
+            "model.max_length=32",
+            "train.epochs=1",
+            "train.batch_size=8",
+            "train.learning_rate=1e-3",
+            "--run-name",
+            "ko",
+            "--output-dir",
+            str(tmp_path / "runs"),
+            "--tensorboard-dir",
+            str(tmp_path / "tb"),
+        ],
+    )
+    assert result.exit_code == 0, result.output[-3000:]
+    run_dir = tmp_path / "runs" / "ko"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test"]["examples"] == 24 and metrics["export"]["parity"]["argmax_agreement"] == 1.0
+    answers = predict(run_dir / "export" / "nsmc", ["정말 재미있어요 최고의 영화", "너무 지루해요 돈이 아까워요"])
+    assert {answer["label"] for answer in answers} <= {"0", "1"}
+    assert all(0.5 <= answer["score"] <= 1 for answer in answers)
