@@ -118,6 +118,9 @@ def main() -> None:
     parser.add_argument("--checkpoint", help="model folder (default: the packaged all-MiniLM-L6-v2)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--one", nargs=2, metavar=("SIDE", "WORKDIR"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--tokenizer-share", action="store_true", help="also time each in-graph tokenizer family beside the model"
+    )
     args = parser.parse_args()
     if args.checkpoint is None:
         from kerasft.recipe import packaged_minilm
@@ -131,14 +134,20 @@ def main() -> None:
         texts = [text for text, _ in make_rows(args.texts, seed=1)]
     if args.one:
         side, workdir = args.one
-        result = (run_kerasft if side == "kerasft" else run_hf_pipeline)(
-            texts, args.single, args.checkpoint, Path(workdir)
-        )
+        if side == "tokenizers":
+            from graph_tokenizer_share import measure
+
+            result = measure(len(texts), repeats=3)
+        else:
+            result = (run_kerasft if side == "kerasft" else run_hf_pipeline)(
+                texts, args.single, args.checkpoint, Path(workdir)
+            )
         print("RESULT " + json.dumps(result | {"peak_rss_mb": peak_rss_mb()}))
         return
     results = {}
     with tempfile.TemporaryDirectory() as workdir:
-        for side in ("kerasft", "hf-pipeline"):  # kerasft first: it writes the head the PyTorch side copies
+        sides = ("kerasft", "hf-pipeline") + (("tokenizers",) if args.tokenizer_share else ())
+        for side in sides:  # kerasft first: it writes the head the PyTorch side copies
             command = [
                 sys.executable,
                 __file__,
@@ -155,13 +164,14 @@ def main() -> None:
             command += (["--data", args.data] if args.data else []) + (["--sep", args.sep] if args.sep else [])
             command += ["--columns", ",".join(args.columns)] if args.columns else []
             results[side] = run_child(side, command)
-    ours, theirs = results["kerasft"], results["hf-pipeline"]
+    ours, theirs, shares = results["kerasft"], results["hf-pipeline"], results.get("tokenizers")
     agreement = sum(a == b for a, b in zip(ours.pop("labels"), theirs.pop("labels"))) / len(texts)
     ratios = {"batch_1": ours["batch_1"] / theirs["batch_1"], "batch_64": ours["batch_64"] / theirs["batch_64"]}
     report = {
         "texts_per_s": results,
         "ratios_vs_hf_pipeline": ratios,
         "label_agreement": agreement,
+        "tokenizer_share": shares,
         "machine": machine(),
         "settings": {
             "texts": len(texts),
@@ -186,6 +196,12 @@ def main() -> None:
         f"\n- ratio at batch 1: {ratios['batch_1']:.2f}x; at batch 64: {ratios['batch_64']:.2f}x; the same label for "
         f"{agreement:.1%} of texts"
     )
+    if shares:
+        model_ms, batch = shares["model_ms_per_batch"], shares["batch"]
+        print(f"\nIn-graph tokenizer beside the model ({model_ms:.0f} ms per batch of {batch}):")
+        for name, row in shares["families"].items():
+            ms, share = row["tokenizer_ms_per_batch"], row["share_of_serving"]
+            print(f"- {name}: {ms:.1f} ms per batch, {share:.1%} of serving")
 
 
 if __name__ == "__main__":
