@@ -4,15 +4,15 @@ on PyTorch.
     python benchmarks/serve_throughput.py [--data FILE --sep ';' --columns text,label] [--texts 2048] \
         [--json serve.json]
 
-Both sides hold the same weights: the packaged all-MiniLM-L6-v2 (``--checkpoint`` for another) with a
-seeded random 6-label head, exported by kerasft (float32, in-graph tokenizer) and copied into the
-PyTorch model, which serves in float32 and, as a third side, in bfloat16 (``model.to(torch.bfloat16)``,
-as ``torch_dtype=torch.bfloat16`` loads it); ratios are against the fastest pipeline at each batch size. Each side runs in its own process, warms up, then answers the same texts in the same
-order at batch 1 (the first ``--single`` texts) and at batch 64 (all of them); texts/s counts raw text
-in, labels out, tokenization included. ``kerasft predict`` (kerasft.serve.predict, which batches by
-length) is measured too. Without ``--data`` the texts come from benchmarks/make_emotion_style.py
-(synthetic). The labels both sides give are compared, so a fast wrong answer shows. Each side's CPU
-steal is reported as in train_throughput.py.
+Both sides hold the same weights: the packaged all-MiniLM-L6-v2 (``--checkpoint`` for another) with a seeded
+random 6-label head, exported by kerasft (float32, in-graph tokenizer) and copied into the PyTorch model,
+which serves in float32 and, as a third side, in bfloat16 (``model.to(torch.bfloat16)``, as
+``torch_dtype=torch.bfloat16`` loads it); ratios are against the fastest pipeline at each batch size. Each
+side runs in its own process, warms up, then answers the same texts in the same order at batch 1 (the first
+``--single`` texts) and at batch 64 (all of them); texts/s counts raw text in, labels out, tokenization
+included. ``kerasft predict`` (kerasft.serve.predict, which batches by length) is measured too. Without
+``--data`` the texts come from benchmarks/make_emotion_style.py (synthetic). The labels both sides give are
+compared, so a fast wrong answer shows. Each side's CPU steal is reported as in train_throughput.py.
 """
 
 from __future__ import annotations
