@@ -85,25 +85,31 @@ class TextClassifierModule(tf.Module):
         """``text_tokenizer``: the tokenizer's in-graph form, if already built (kerasft.session builds it once);
         otherwise it is built here, or the module takes token ids only and ``no_text_reason`` says why."""
         super().__init__()
-        self.model = model
+        # The model is held outside TensorFlow's object tracking: tracked, SavedModel would also serialize every Keras
+        # layer's own call functions (seconds of tracing on save and on load, unused by TF Serving). The signatures
+        # capture its weights, tracked here, which is all the export needs.
+        self.__dict__["model"] = model
+        self.weights = list(getattr(model, "weights", []))
         self.label_names = tf.constant(label_names)
         self.max_length = max_length
         self.input_names = [name for name in tokenizer.model_input_names if name != "token_type_ids"]
         self.text_tokenizer, self.no_text_reason = (
             (text_tokenizer, None) if text_tokenizer else in_graph(tokenizer, max_length)
         )
-        if (
-            self.text_tokenizer is not None
-        ):  # saving traces every signature-bearing function, so none without a tokenizer
+        # saving traces every signature-bearing function, so none without a tokenizer
+        if self.text_tokenizer is not None:
             self.predict_text = tf.function(
-                self._predict_text, input_signature=[tf.TensorSpec([None], tf.string, name="text")]
+                self._predict_text, input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False
             )
 
+    # Traced without AutoGraph, as the training steps are (kerasft.model.trace_without_autograph): the model and the
+    # tokenizers are written in TensorFlow ops, and converting every Keras layer's source took seconds per export.
     @tf.function(
         input_signature=[
             tf.TensorSpec([None, None], tf.int32, name="input_ids"),
             tf.TensorSpec([None, None], tf.int32, name="attention_mask"),
-        ]
+        ],
+        autograph=False,
     )
     def predict_ids(self, input_ids, attention_mask):
         probabilities = tf.nn.softmax(self.logits_by_length(input_ids, attention_mask), axis=-1)
@@ -187,6 +193,8 @@ def export_session(session, model, run_dir, parity: Parity | None = None) -> tup
     module = TextClassifierModule.without_optimizer(
         model, session.tokenizer, session.label_names, session.max_length, text_tokenizer
     )
+    if parity is not None and text_tokenizer is not None:
+        parity = parity.with_probe_texts(model, session.tokenizer, session.max_length, session.recipe.train.batch_size)
     return export_model(module, run_dir.export_dir(session.recipe.model.name), parity)
 
 
