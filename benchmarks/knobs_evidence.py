@@ -28,7 +28,7 @@ def settings(sweep_dirs: list[Path]) -> dict[str, list[dict]]:
             if point["state"] != "complete":
                 continue
             swept = [f"{key}={value}" for key, value in point["values"].items() if key != SEED]
-            grouped.setdefault(", ".join(swept + shared), []).append(point)
+            grouped.setdefault(", ".join(swept + shared) or "defaults", []).append(point)
     return grouped
 
 
