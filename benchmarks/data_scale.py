@@ -32,6 +32,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
+REPO = Path(__file__).resolve().parents[1]  # this checkout's kerasft, not another one installed in the environment
 LABELS = ["sadness", "joy", "love", "anger", "fear", "surprise"]
 BATCH, MAX_LENGTH = 32, 128
 
@@ -94,7 +95,7 @@ def run_fresh(path: Path, cache: str) -> dict:
         [sys.executable, __file__, "--one", str(path)],
         capture_output=True,
         text=True,
-        env=os.environ | {"HF_DATASETS_CACHE": cache},
+        env=os.environ | {"HF_DATASETS_CACHE": cache, "PYTHONPATH": str(REPO)},
     )
     if done.returncode:
         raise SystemExit(done.stderr[-3000:])
