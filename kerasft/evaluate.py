@@ -13,6 +13,7 @@ import numpy as np
 from sklearn.metrics import confusion_matrix
 
 from kerasft import batching, monitor, plots
+from kerasft import class_weights as weighting
 from kerasft import metrics as scores
 from kerasft.rundir import RunDir
 
@@ -73,6 +74,7 @@ def evaluate(session, run_dir: RunDir, history: dict[str, list]) -> tuple[dict, 
     test = session.tokenized["test"]
     probabilities = predict_split(evaluation_model(session), test, session.tokenizer, recipe.train.batch_size)
     metrics = {"test": write_reports(run_dir, test["label"], probabilities, session.label_names, test["text"])}
+    weighting.add_to_report(run_dir, session.class_weights, session.label_names, session.data.splits["train"]["label"])
     metrics |= per_epoch(history) | kept
     how = f" (best {kept['early_stopping']['metric']})" if kept["early_stopping"] else " (the last)"
     run_dir.write(
