@@ -11,6 +11,9 @@ from pathlib import Path
 
 import click
 
+from kerasft.cluster import LAUNCHERS
+from kerasft.cluster import applied as applied_cluster
+from kerasft.cluster import request as request_cluster
 from kerasft.errors import UserError
 
 
@@ -46,9 +49,12 @@ def user_errors(command):
     @click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
     @functools.wraps(command)
     def wrapper(*args, debug: bool, **kwargs):
-        if not debug:
-            import_tensorflow_quietly()
         try:
+            from kerasft.cluster import apply_requested
+
+            apply_requested()  # `run --cluster`: TF_CONFIG must be set before TensorFlow starts, just below
+            if not debug:
+                import_tensorflow_quietly()
             return command(*args, **kwargs)
         except UserError as error:
             if debug:
@@ -125,6 +131,16 @@ def _request_devices(ctx, param, value):
     help="Split the CPU into N logical devices, e.g. to try MirroredStrategy without GPUs.",
 )
 @click.option(
+    "--cluster",
+    type=click.Choice(LAUNCHERS),
+    default="auto",
+    show_default=True,
+    callback=lambda ctx, param, value: request_cluster(value),
+    expose_value=False,
+    help="Where the workers of a multi-worker run are described: auto detects a Slurm step, a Kubernetes Indexed "
+    "Job, a Vertex AI job or TF_CONFIG; a single process stays single.",
+)
+@click.option(
     "--resume",
     "resume_dir",
     type=click.Path(path_type=Path),
@@ -162,6 +178,8 @@ def run(recipe_path, overrides, run_name, output_dir, tensorboard_dir, strategy,
         from kerasft.recipe import apply_overrides, load_recipe
 
         recipe = apply_overrides(load_recipe(recipe_path), list(overrides))
+        cluster = applied_cluster()
+        run_name = run_name or (cluster.run_name(recipe.name) if cluster else None)  # the same on every worker
         run_dir = run_recipe(
             recipe, output_dir=output_dir, run_name=run_name, tensorboard_dir=tensorboard_dir, strategy_name=strategy
         )

@@ -7,11 +7,27 @@ with `Dataset.to_tf_dataset`::
 
     data = load_splits(recipe.data, seed=42)      # data.splits, data.label_names, data.dropped
     tokenized = tokenize(data.splits, tokenizer, max_length=128)
+
+Both stages say what they did in one line each (rows, seconds, whether `datasets`' on-disk cache
+served them), with `datasets`' progress bars while they run when stderr is a terminal. `datasets`
+caches the loaded files and the tokenized splits under a fingerprint of the file (path, size,
+modification time), the tokenizer and ``max_length``: a second run on the same files and checkpoint
+reads the token ids back instead of tokenizing; a changed file, tokenizer or ``max_length`` makes a
+new fingerprint. Token ids stay in those memory-mapped arrow files, never copied whole into NumPy.
+Large splits (`PARALLEL_ROWS`) are tokenized by one process per core::
+
+    kerasft: data: loaded 1000000 rows from train.csv in 41.2 s (cached for the next run)
+    kerasft: data: tokenized 1000000 texts in 30.5 s with 2 processes (cached for the next run)
 """
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import csv
+import os
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +38,7 @@ from kerasft.errors import UserError
 from kerasft.hub import require_hub
 
 datasets.disable_progress_bars()  # per-split bars for every map and filter drown the training log
+PARALLEL_ROWS = 50_000  # a split this large is tokenized by one process per core; smaller, processes cost more
 
 SPLITS = ("train", "validation", "test")
 TEXT, LABEL = "text", "label"
@@ -48,7 +65,10 @@ class Data:
 
 def load_splits(data, seed: int) -> Data:
     """Loads train/validation/test with canonical ``text``/``label`` columns and the label names."""
-    raw = _load_raw(data)
+    started = time.time()
+    with progress_bars():
+        raw = _load_raw(data)
+    _report("loaded", f"{sum(map(len, raw.values()))} rows from {_sources(data)}", raw.values(), started)
     dropped: dict[str, int] = {}
     splits = DatasetDict({name: _canonical_columns(split, name, data) for name, split in raw.items()})
     splits = DatasetDict(
@@ -67,6 +87,11 @@ def load_splits(data, seed: int) -> Data:
         if count is not None and count < len(splits[name]):
             splits[name] = splits[name].shuffle(seed=seed).select(range(count))
     return Data(splits, label_names, dropped)
+
+
+def _sources(data) -> str:
+    local = [Path(path).name for name in SPLITS if (path := getattr(data, name))]
+    return ", ".join(local) if local else f"hub dataset {data.hub}"
 
 
 def _load_raw(data) -> dict[str, datasets.Dataset]:
@@ -136,15 +161,24 @@ def load_file(path: str, sep: str | None = None, columns: list[str] | None = Non
 
 
 def _check_utf8(file: Path) -> None:
+    """Refuses a file that is not UTF-8, naming the first bad line; reads 16 MB at a time (files of any size)."""
+    decoder, lines = codecs.getincrementaldecoder("utf-8")(), 0
     with file.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
+        while block := handle.read(1 << 24):
             try:
-                line.decode("utf-8")
+                decoder.decode(block)
             except UnicodeDecodeError as error:
+                line = lines + block[: error.start].count(b"\n") + 1
+                column = error.start - (block.rfind(b"\n", 0, error.start) + 1)
                 raise UserError(
-                    f"data file {file} line {number}: not valid UTF-8 ({error.reason} at byte {error.start}); re-save "
-                    "the file as UTF-8"
+                    f"data file {file} line {line}: not valid UTF-8 ({error.reason} at byte {column}); re-save the "
+                    "file as UTF-8"
                 ) from None
+            lines += block.count(b"\n")
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as error:
+        raise UserError(f"data file {file} ends inside a character ({error.reason}); re-save it as UTF-8") from None
 
 
 def _check_delimited_lines(file: Path, sep: str, fields: int) -> None:
@@ -187,7 +221,11 @@ def _drop_empty_texts(
     split: datasets.Dataset, name: str, counts: dict | None = None, refuse: bool = False
 ) -> datasets.Dataset:
     """Drops rows whose text is empty or missing, saying how many; with ``refuse``, refuses the split instead."""
-    kept = split.filter(lambda row: isinstance(row[TEXT], str) and row[TEXT].strip() != "")
+    kept = split.filter(
+        lambda batch: [isinstance(text, str) and text.strip() != "" for text in batch[TEXT]],
+        batched=True,
+        batch_size=10_000,
+    )
     dropped = len(split) - len(kept)
     if refuse and dropped:
         first = next(
@@ -281,13 +319,56 @@ def resolve_max_length(tokenizer, config, requested: int | None) -> int:
     return int(min(limit for limit in limits if limit))
 
 
-def tokenize(splits: DatasetDict, tokenizer, max_length: int) -> DatasetDict:
-    """Adds the tokenizer's inputs to every split: truncated, not padded (batches pad themselves)."""
-    return splits.map(
-        lambda batch: tokenizer(batch[TEXT], truncation=True, max_length=max_length),
-        batched=True,
-        desc="tokenizing",
-    )
+def tokenize(splits, tokenizer, max_length: int, log: bool = False):
+    """Adds the tokenizer's inputs to every split (a DatasetDict or one Dataset): truncated, not padded (batches pad
+    themselves). Large splits are tokenized by one process per core; with ``log``, one line says how it went."""
+    started = time.time()
+    rows = sum(map(len, splits.values())) if isinstance(splits, DatasetDict) else len(splits)
+    processes = tokenizing_processes(max(map(len, splits.values())) if isinstance(splits, DatasetDict) else rows)
+    with progress_bars() if log else contextlib.nullcontext():
+        tokenized = splits.map(
+            lambda batch: tokenizer(batch[TEXT], truncation=True, max_length=max_length),
+            batched=True,
+            num_proc=processes,
+            desc="tokenizing",
+        )
+    if log:
+        parts = tokenized.values() if isinstance(tokenized, DatasetDict) else [tokenized]
+        how = f" with {processes} processes" if processes else ""
+        _report("tokenized", f"{rows} texts", parts, started, how)
+    return tokenized
+
+
+def tokenizing_processes(rows: int) -> int | None:
+    """How many processes tokenize a split of ``rows``: every core this process may use when it is large, else one
+    (None: in this process)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cores if rows >= PARALLEL_ROWS and cores > 1 else None
+
+
+@contextlib.contextmanager
+def progress_bars():
+    """`datasets`' progress bars while preparing data, on a terminal only: a log gets `_report`'s one line instead."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    datasets.enable_progress_bars()
+    try:
+        yield
+    finally:
+        datasets.disable_progress_bars()
+
+
+def _report(done: str, what: str, parts, started: float, how: str = "") -> None:
+    """One line per stage: what, how long, and whether `datasets`' cache served it."""
+    files = [Path(entry["filename"]) for part in parts for entry in part.cache_files]
+    if not files:
+        cache = "in memory"
+    elif all(path.exists() and path.stat().st_mtime < started for path in files):
+        cache = "read from the cache"
+    else:
+        cache = "cached for the next run"
+    print(f"kerasft: data: {done} {what} in {time.time() - started:.1f} s{how} ({cache})", flush=True)
 
 
 def _root_cause(error: BaseException) -> BaseException:

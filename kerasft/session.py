@@ -20,6 +20,7 @@ from pathlib import Path
 
 from kerasft import batching
 from kerasft import class_weights as weighting
+from kerasft import cluster as clusters
 from kerasft import data as datasets
 from kerasft import model as models
 from kerasft import precision as precisions
@@ -142,7 +143,7 @@ class Session:
     @cached_property
     def tokenized(self):
         """Every split with the tokenizer's inputs added: truncated at ``max_length``, not padded."""
-        return datasets.tokenize(self.data.splits, self.tokenizer, self.max_length)
+        return datasets.tokenize(self.data.splits, self.tokenizer, self.max_length, log=True)
 
     @property
     def label_names(self) -> list[str]:
@@ -232,5 +233,6 @@ class Session:
             "mixed_precision": self.precision.policy,
             "jit_compile": self.precision.jit_compile,
             "device_request": strategies.requested_devices(),
+            "cluster": cluster.manifest() if (cluster := clusters.applied()) else None,
         }
         return facts | self.optimization.manifest() | weighting.manifest(self.class_weights, self.label_names)

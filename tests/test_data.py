@@ -213,3 +213,52 @@ def test_hub_dataset_while_offline_says_how_to_use_local_files(monkeypatch):
         monkeypatch.delenv(variable, raising=False)
     with pytest.raises(UserError, match="cannot be reached.*data.train=<file>"):
         load_splits(DataConfig(hub="dair-ai/emotion"), seed=0)
+
+
+# --- datasets' cache: reused for the same inputs, never for changed ones ---------------------------------------------
+
+
+def test_a_second_run_reuses_the_tokenized_data_but_a_changed_file_tokenizer_or_max_length_never_does(
+    tmp_path, tiny_checkpoint, wordlevel_checkpoint, capsys
+):
+    from kerasft.model import load_tokenizer
+
+    path = write(tmp_path / "train.csv", "text,label\n" + "".join(f"{text},{label}\n" for text, label in ROWS * 4))
+
+    def prepare(checkpoint, max_length: int) -> tuple[list, list[str]]:
+        capsys.readouterr()
+        splits = load_splits(DataConfig(train=str(path)), seed=1).splits
+        tokenized = tokenize(splits, load_tokenizer(str(checkpoint)), max_length, log=True)
+        lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("kerasft: data:")]
+        return list(tokenized["train"]["input_ids"]), lines
+
+    def fresh(checkpoint, max_length: int) -> list:
+        tokenizer = load_tokenizer(str(checkpoint))
+        texts = list(load_splits(DataConfig(train=str(path)), seed=1).splits["train"]["text"])
+        return tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+
+    first, lines = prepare(tiny_checkpoint, 16)
+    assert len(lines) == 2 and lines[0].startswith("kerasft: data: loaded 24 rows from train.csv in ")
+    assert lines[1].startswith("kerasft: data: tokenized 24 texts in ") and "(cached for the next run)" in lines[1]
+    again, lines = prepare(tiny_checkpoint, 16)
+    assert again == first and all(line.endswith("(read from the cache)") for line in lines)
+
+    shorter, lines = prepare(tiny_checkpoint, 4)
+    assert "(cached for the next run)" in lines[1] and shorter == fresh(tiny_checkpoint, 4) != first
+    other, lines = prepare(wordlevel_checkpoint, 16)
+    assert "(cached for the next run)" in lines[1] and other == fresh(wordlevel_checkpoint, 16)  # (same ids here)
+
+    write(path, path.read_text(encoding="utf-8").replace("happy", "sad"))  # the same size, other texts
+    changed, lines = prepare(tiny_checkpoint, 16)
+    assert all("(cached for the next run)" in line for line in lines)
+    assert changed == fresh(tiny_checkpoint, 16) != first
+
+
+def test_large_splits_are_tokenized_by_a_process_per_core(monkeypatch):
+    from kerasft import data
+
+    monkeypatch.setattr(data.os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    assert data.tokenizing_processes(data.PARALLEL_ROWS - 1) is None
+    assert data.tokenizing_processes(data.PARALLEL_ROWS) == 3
+    monkeypatch.setattr(data.os, "sched_getaffinity", lambda pid: {0})
+    assert data.tokenizing_processes(10 * data.PARALLEL_ROWS) is None

@@ -515,11 +515,28 @@ def test_resume_refuses_what_it_cannot_continue(workdir, baseline):
     assert renamed.exit_code == 2 and "drop --run-name and --tensorboard-dir" in renamed.output
 
 
-# --- MultiWorkerMirroredStrategy: two worker processes on 127.0.0.1 ------------------------------------------------
+# --- MultiWorkerMirroredStrategy: two worker processes on 127.0.0.1, described by a scheduler's variables ---------
+
+
+def two_free_ports() -> int:
+    """A port whose next one is free too (a Slurm node's tasks take consecutive ports)."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    pytest.fail("no two consecutive free ports")
+
+
 @pytest.mark.slow
-def test_two_workers_train_identical_weights_and_only_the_chief_writes(workdir, baseline):
-    ports = [free_port(), free_port()]
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+def test_two_slurm_tasks_on_localhost_train_identical_weights_and_only_the_chief_writes(workdir, baseline):
+    """What `srun --ntasks=2` on one node sets: no TF_CONFIG and no --run-name; kerasft builds both from Slurm's
+    variables."""
+    slurm = {"SLURM_NTASKS": "2", "SLURM_JOB_NODELIST": "localhost", "SLURM_JOB_ID": "4242"}
+    slurm |= {"KERASFT_PORT": str(two_free_ports())}
     workers = [
         Background(
             workdir,
@@ -527,13 +544,11 @@ def test_two_workers_train_identical_weights_and_only_the_chief_writes(workdir, 
             "run",
             "tiny.py",
             *DATA,
-            "--run-name",
-            "two-workers",
             "--output-dir",
             "mw-runs",
             "--tensorboard-dir",
             "mw-tb",
-            env={"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})},
+            env=slurm | {"SLURM_PROCID": str(index), "SLURM_LOCALID": str(index)},
         )
         for index in range(2)
     ]
@@ -544,8 +559,9 @@ def test_two_workers_train_identical_weights_and_only_the_chief_writes(workdir, 
             if worker.process.poll() is None:
                 worker.process.kill()
     assert codes == [0, 0], "\n".join(worker.stderr[-2000:] for worker in workers)
+    assert "kerasft: cluster: slurm, job slurm-4242" in workers[1].stdout
 
-    run_dir = workdir / "mw-runs" / "two-workers"
+    run_dir = workdir / "mw-runs" / "tiny-slurm-4242"  # the run name every task derived from the job id
     metrics = json.loads((run_dir / "metrics.json").read_text())
     fingerprint = metrics["training"]["weights"]
     assert (
@@ -561,10 +577,17 @@ def test_two_workers_train_identical_weights_and_only_the_chief_writes(workdir, 
         BATCH // 2,
     )
     # only the chief writes: one run directory, one export, nothing left of the other worker's temporary files
-    assert [path.name for path in (workdir / "mw-runs").iterdir()] == ["two-workers"]
+    assert [path.name for path in (workdir / "mw-runs").iterdir()] == ["tiny-slurm-4242"]
     assert [path.name for path in (run_dir / "export" / "tiny").iterdir()] == ["1"]
     assert not list(run_dir.rglob("workertemp*")) and not (run_dir / "backup").exists()
-    assert [path.name for path in (workdir / "mw-tb").iterdir()] == ["two-workers"]
+    assert [path.name for path in (workdir / "mw-tb").iterdir()] == ["tiny-slurm-4242"]
+    assert run_info["cluster"] == {
+        "launcher": "slurm",
+        "job_id": "slurm-4242",
+        "processes": 2,
+        "cluster": {"worker": [f"localhost:{port}" for port in (int(slurm["KERASFT_PORT"]) + i for i in range(2))]},
+        "task": {"type": "worker", "index": 0},
+    }
     assert "test accuracy" in workers[0].stdout and "test accuracy" not in workers[1].stdout
     assert len((run_dir / "predictions.csv").read_text().strip().splitlines()) == 16 + 1  # every test example once
     # each worker saw its own half of every global batch: the same weights as one device on the whole batch
@@ -573,32 +596,35 @@ def test_two_workers_train_identical_weights_and_only_the_chief_writes(workdir, 
 
 @pytest.mark.slow
 def test_a_multi_worker_job_restarted_after_a_worker_dies_resumes_from_the_chiefs_backup(workdir, baseline):
-    run_dir = workdir / "mw-runs" / "worker-died"
+    """Described as Vertex AI does in custom containers: a CLUSTER_SPEC of worker pools (a chief and a worker), and the
+    job id that names the run."""
+    run_dir = workdir / "mw-runs" / "tiny-vertex-77"
 
     def start_workers(*args) -> list[Background]:
-        ports = [free_port(), free_port()]
-        cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+        pools = {"workerpool0": [f"127.0.0.1:{free_port()}"], "workerpool1": [f"127.0.0.1:{free_port()}"]}
         return [
             Background(
                 workdir,
-                f"died{len(Background.started)}-{index}",
+                f"died{len(Background.started)}-{pool}",
                 "run",
                 *args,
-                env={"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})},
+                env={
+                    "CLUSTER_SPEC": json.dumps({"cluster": pools, "task": {"type": pool, "index": 0}}),
+                    "CLOUD_ML_JOB_ID": "77",
+                },
             )
-            for index in range(2)
+            for pool in pools
         ]
 
-    first = start_workers(
-        "tiny.py", *DATA, "--run-name", "worker-died", "--output-dir", "mw-runs", "--tensorboard-dir", "mw-tb"
-    )
+    first = start_workers("tiny.py", *DATA, "--output-dir", "mw-runs", "--tensorboard-dir", "mw-tb")
     kill_after_backup(first[0], run_dir, 2, first[1])  # a worker dies; the job's manager then restarts every worker
     assert not (run_dir / "trained").exists(), "the kill came after training had finished"
 
     second = start_workers("--resume", run_dir)
     codes = [worker.wait(timeout=240) for worker in second]
     assert codes == [0, 0], "\n".join(worker.stderr[-2000:] for worker in second)
-    assert "resuming worker-died at epoch" in second[0].stdout and "resuming worker-died at epoch" in second[1].stdout
+    assert all("resuming tiny-vertex-77 at epoch" in worker.stdout for worker in second)
+    assert "this is chief 0" in second[0].stdout and "this is worker 0" in second[1].stdout
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["training"]["steps"] == EPOCHS * STEPS_PER_EPOCH  # as many steps as an uninterrupted run
     (resumption,) = metrics["training"]["resumed_at"]

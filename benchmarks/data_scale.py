@@ -1,0 +1,142 @@
+"""How a run's cost on data grows with the data: load + tokenize + one epoch of batch assembly, no model.
+
+    python benchmarks/data_scale.py [--sizes 100000,1000000] [--json FILE] [--folder DIR]
+
+For each size, a SYNTHETIC CSV of that many rows (texts of 3 to 60 words drawn from a 5,000-word
+vocabulary, six labels; written once into ``--folder`` and reused, not timed) goes through kerasft's
+own modules as a run does: `data.load_splits` (validation and test carved from train),
+`data.tokenize` with the packaged MiniLM tokenizer (max_length 128), then every global batch of one
+training epoch (batch 32) through `batching.training_batches` and `Dataset.to_tf_dataset`, padded
+and read into NumPy. Each size runs in a fresh process with an empty `datasets` cache, then again in
+another fresh process on the same cache (the second run of the same recipe). Peak RSS is the
+process's (ru_maxrss) and, separately, the largest of its tokenizing worker processes'.
+
+JSON: ``{"sizes": {"<n>": {"seconds": ..., "peak_rss_mb": ..., "cached_seconds": ..., ...}}, "cores": ...}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+REPO = Path(__file__).resolve().parents[1]  # this checkout's kerasft, not another one installed in the environment
+LABELS = ["sadness", "joy", "love", "anger", "fear", "surprise"]
+BATCH, MAX_LENGTH = 32, 128
+
+
+def write_csv(path: Path, rows: int, seed: int = 0) -> None:
+    """``rows`` synthetic texts of 3-60 words with a label each, in blocks so that 10M rows need little memory."""
+    rng = np.random.default_rng(seed)
+    syllables = ["ka", "lo", "mi", "ne", "su", "ta", "ri", "po", "de", "va", "zu", "he"]
+    vocabulary = np.array(
+        ["".join(rng.choice(syllables, size=rng.integers(1, 4))) + str(number % 7) for number in range(5000)]
+    )
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        for start in range(0, rows, 100_000):
+            count = min(100_000, rows - start)
+            lengths = rng.integers(3, 61, size=count)
+            words = vocabulary[rng.integers(0, len(vocabulary), size=int(lengths.sum()))]
+            ends = np.cumsum(lengths)
+            labels = rng.choice(LABELS, size=count)
+            writer.writerows(
+                (" ".join(words[end - length : end]), label) for end, length, label in zip(ends, lengths, labels)
+            )
+
+
+def measure_once(path: str) -> dict:
+    """One run's data preparation, in this process: seconds of each stage and the peak memory."""
+    from kerasft import batching, data
+    from kerasft.model import load_tokenizer
+    from kerasft.recipe import DataConfig, packaged_minilm
+
+    tokenizer = load_tokenizer(packaged_minilm())
+    started = time.perf_counter()
+    splits = data.load_splits(DataConfig(train=path), seed=42).splits
+    loaded = time.perf_counter()
+    tokenized = data.tokenize(splits, tokenizer, MAX_LENGTH, log=True)
+    done = time.perf_counter()
+    train = tokenized["train"]
+    plan = batching.Plan(len(train), BATCH, seed=42, epochs=1, lengths=batching.token_lengths(train))
+    batches, tokens = 0, 0
+    for features, _ in batching.training_batches(train, plan, batching.PadToLongest(tokenizer)).as_numpy_iterator():
+        batches += 1
+        tokens += features["input_ids"].size
+    assembled = time.perf_counter()
+    assert batches == plan.steps_per_epoch
+    return {
+        "load_s": round(loaded - started, 2),
+        "tokenize_s": round(done - loaded, 2),
+        "batches_s": round(assembled - done, 2),
+        "seconds": round(assembled - started, 2),
+        "batches": batches,
+        "padded_tokens": tokens,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_tokenizer_processes_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+    }
+
+
+def run_fresh(path: Path, cache: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, __file__, "--one", str(path)],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"HF_DATASETS_CACHE": cache, "PYTHONPATH": str(REPO)},
+    )
+    if done.returncode:
+        raise SystemExit(done.stderr[-3000:])
+    for line in done.stdout.splitlines():
+        if line.startswith("kerasft: data:"):
+            print("    " + line, flush=True)
+    return json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100000,1000000", help="comma-separated row counts")
+    parser.add_argument("--json", type=Path, help="write the results here (merged with a file already there)")
+    parser.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()) / "kerasft-data-scale")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print("RESULT " + json.dumps(measure_once(args.one)), flush=True)
+        return
+    results = json.loads(args.json.read_text()) if args.json and args.json.is_file() else {"sizes": {}}
+    results["cores"] = len(os.sched_getaffinity(0))
+    args.folder.mkdir(parents=True, exist_ok=True)
+    for size in [int(size) for size in args.sizes.split(",")]:
+        path = args.folder / f"texts-{size}.csv"
+        if not path.is_file():
+            write_csv(path, size)
+        print(f"{size} rows ({path.stat().st_size / 1e6:.0f} MB):", flush=True)
+        with tempfile.TemporaryDirectory(dir=args.folder) as cache:
+            first = run_fresh(path, cache)
+            print(f"  first run:  {first}", flush=True)
+            second = run_fresh(path, cache)
+            print(f"  second run: {second}", flush=True)
+        results["sizes"][str(size)] = first | {
+            "cached_seconds": second["seconds"],
+            "cached_load_s": second["load_s"],
+            "cached_tokenize_s": second["tokenize_s"],
+            "cached_peak_rss_mb": second["peak_rss_mb"],
+        }
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
