@@ -61,8 +61,8 @@ def predict_texts(
 def decision_thresholds(session, model) -> list[float]:
     """A multi-label run's thresholds, one per label: ``train.threshold``, or tuned on the validation split."""
     threshold = session.recipe.train.threshold
-    if threshold != TUNE:
-        return [float(threshold)] * len(session.label_names)
+    if threshold != TUNE:  # as a float32, as the export holds it
+        return [float(np.float32(threshold))] * len(session.label_names)
     validation = session.tokenized["validation"]
     probabilities = predict_split(model, validation, session.tokenizer, session.recipe.train.batch_size)
     return scores.tune_thresholds(np.asarray(validation["label"]), probabilities)

@@ -282,7 +282,7 @@ def tune_thresholds(y_true: np.ndarray, probabilities: np.ndarray, default: floa
     Each label's candidates are its distinct probabilities (scikit-learn's ``precision_recall_curve``);
     the chosen one is moved half-way down to the next lower probability, so it sits between the
     examples it separates rather than on one of them. A label without positive examples keeps
-    ``default``: there is nothing to tune it on.
+    ``default``: there is nothing to tune it on. Each value is a float32, as the export holds it.
     """
     y_true = np.asarray(y_true) > 0.5
     thresholds = []
@@ -298,7 +298,7 @@ def tune_thresholds(y_true: np.ndarray, probabilities: np.ndarray, default: floa
         best = float(candidates[int(np.argmax(f1[: len(candidates)]))])
         lower = scores[scores < best]
         chosen = (best + lower.max()) / 2 if lower.size else best / 2
-        thresholds.append(float(np.clip(chosen, 1e-6, 1 - 1e-6)))
+        thresholds.append(float(np.float32(np.clip(chosen, 1e-6, 1 - 1e-6))))  # float32, as the export holds it
     return thresholds
 
 
