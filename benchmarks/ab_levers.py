@@ -13,7 +13,6 @@ does not change the work of a step.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -24,34 +23,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--sep")
-    parser.add_argument("--columns", type=lambda text: text.split(","))
-    parser.add_argument("--samples", type=int, default=2048)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--json")
-    args = parser.parse_args()
+    from batching_cost import data_config, parse_arguments
+
+    args = parse_arguments(__doc__, repeats=3)
 
     import numpy as np
     import tf_keras as keras
     from train_throughput import numpy_function_batches
 
     from kerasft import batching, train
-    from kerasft.recipe import DataConfig, ModelConfig, Recipe, TrainConfig, packaged_minilm
+    from kerasft.recipe import ModelConfig, Recipe, TrainConfig, packaged_minilm
     from kerasft.session import Session
 
-    data = DataConfig(
-        train=args.data,
-        validation=args.data,
-        test=args.data,
-        sep=args.sep,
-        columns=args.columns,
-        train_samples=args.samples,
-        validation_samples=8,
-        test_samples=8,
-    )
+    data = data_config(args)
     recipe = Recipe(
         name="ab",
         model=ModelConfig(checkpoint=packaged_minilm(), max_length=512),

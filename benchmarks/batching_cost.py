@@ -20,28 +20,51 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True)
+def parse_arguments(description: str, repeats: int) -> argparse.Namespace:
+    """The options of the in-process A/B benchmarks (this one and ab_levers.py): data file, batch, rounds, output."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--data", required=True, help="a .csv with a header, or delimited lines with --sep and --columns"
+    )
     parser.add_argument("--sep")
-    parser.add_argument("--columns", type=lambda text: text.split(","))
+    parser.add_argument(
+        "--columns", type=lambda text: text.split(","), help="e.g. text,label for files without a header"
+    )
+    parser.add_argument("--samples", type=int, default=2048)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=repeats)
     parser.add_argument("--json")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def data_config(args: argparse.Namespace):
+    """The first ``--samples`` rows of ``--data`` as every split: the benchmarks train (and time) on the train split."""
+    from kerasft.recipe import DataConfig
+
+    return DataConfig(
+        train=args.data,
+        validation=args.data,
+        test=args.data,
+        sep=args.sep,
+        columns=args.columns,
+        train_samples=args.samples,
+        validation_samples=8,
+        test_samples=8,
+    )
+
+
+def main() -> None:
+    args = parse_arguments(__doc__, repeats=5)
 
     import numpy as np
     from train_throughput import numpy_function_batches
 
     from kerasft import batching, data
     from kerasft.model import load_tokenizer
-    from kerasft.recipe import DataConfig, packaged_minilm
+    from kerasft.recipe import packaged_minilm
 
     tokenizer = load_tokenizer(packaged_minilm())
-    splits = data.load_splits(
-        DataConfig(train=args.data, sep=args.sep, columns=args.columns, validation_fraction=0.01, test_fraction=0.01),
-        seed=42,
-    ).splits
+    splits = data.load_splits(data_config(args), seed=42).splits
     split = data.tokenize(splits, tokenizer, 512)["train"]
     plan = batching.Plan(len(split), args.batch_size, seed=42, lengths=batching.token_lengths(split))
     pipelines = {"to_tf_dataset": batching.training_batches, "numpy_function": numpy_function_batches}

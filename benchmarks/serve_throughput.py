@@ -4,14 +4,15 @@ on PyTorch.
     python benchmarks/serve_throughput.py [--data FILE --sep ';' --columns text,label] [--texts 2048] \
         [--json serve.json]
 
-Both sides hold the same weights: the packaged all-MiniLM-L6-v2 (``--checkpoint`` for another) with a
-seeded random 6-label head, exported by kerasft (float32, in-graph tokenizer) and copied into the
-PyTorch model. Each side runs in its own process, warms up, then answers the same texts in the same
-order at batch 1 (the first ``--single`` texts) and at batch 64 (all of them); texts/s counts raw text
-in, labels out, tokenization included. ``kerasft predict`` (kerasft.serve.predict, which batches by
-length) is measured too. Without ``--data`` the texts come from benchmarks/make_emotion_style.py
-(synthetic). The labels both sides give are compared, so a fast wrong answer shows. Each side's CPU
-steal is reported as in train_throughput.py.
+Both sides hold the same weights: the packaged all-MiniLM-L6-v2 (``--checkpoint`` for another) with a seeded
+random 6-label head, exported by kerasft (float32, in-graph tokenizer) and copied into the PyTorch model,
+which serves in float32 and, as a third side, in bfloat16 (``model.to(torch.bfloat16)``, as
+``torch_dtype=torch.bfloat16`` loads it); ratios are against the fastest pipeline at each batch size. Each
+side runs in its own process, warms up, then answers the same texts in the same order at batch 1 (the first
+``--single`` texts) and at batch 64 (all of them); texts/s counts raw text in, labels out, tokenization
+included. ``kerasft predict`` (kerasft.serve.predict, which batches by length) is measured too. Without
+``--data`` the texts come from benchmarks/make_emotion_style.py (synthetic). The labels both sides give are
+compared, so a fast wrong answer shows. Each side's CPU steal is reported as in train_throughput.py.
 """
 
 from __future__ import annotations
@@ -79,7 +80,9 @@ def run_kerasft(texts, single: int, checkpoint: str, workdir: Path) -> dict:
     }
 
 
-def run_hf_pipeline(texts, single: int, checkpoint: str, workdir: Path) -> dict:
+def run_hf_pipeline(texts, single: int, checkpoint: str, workdir: Path, bfloat16: bool = False) -> dict:
+    """The Hugging Face pipeline on PyTorch, in float32 or with the model in bfloat16
+    (``torch_dtype=torch.bfloat16``)."""
     import numpy as np
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
@@ -94,6 +97,8 @@ def run_hf_pipeline(texts, single: int, checkpoint: str, workdir: Path) -> dict:
     with torch.no_grad():
         model.classifier.weight.copy_(torch.from_numpy(head["kernel"].T))
         model.classifier.bias.copy_(torch.from_numpy(head["bias"]))
+    if bfloat16:
+        model = model.to(torch.bfloat16)
     classify = pipeline(
         "text-classification", model=model, tokenizer=AutoTokenizer.from_pretrained(checkpoint), device=-1
     )
@@ -118,6 +123,9 @@ def main() -> None:
     parser.add_argument("--checkpoint", help="model folder (default: the packaged all-MiniLM-L6-v2)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--one", nargs=2, metavar=("SIDE", "WORKDIR"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--tokenizer-share", action="store_true", help="also time each in-graph tokenizer family beside the model"
+    )
     args = parser.parse_args()
     if args.checkpoint is None:
         from kerasft.recipe import packaged_minilm
@@ -131,14 +139,20 @@ def main() -> None:
         texts = [text for text, _ in make_rows(args.texts, seed=1)]
     if args.one:
         side, workdir = args.one
-        result = (run_kerasft if side == "kerasft" else run_hf_pipeline)(
-            texts, args.single, args.checkpoint, Path(workdir)
-        )
+        if side == "tokenizers":
+            from graph_tokenizer_share import measure
+
+            result = measure(len(texts), repeats=3)
+        elif side == "kerasft":
+            result = run_kerasft(texts, args.single, args.checkpoint, Path(workdir))
+        else:
+            result = run_hf_pipeline(texts, args.single, args.checkpoint, Path(workdir), bfloat16=side.endswith("bf16"))
         print("RESULT " + json.dumps(result | {"peak_rss_mb": peak_rss_mb()}))
         return
     results = {}
     with tempfile.TemporaryDirectory() as workdir:
-        for side in ("kerasft", "hf-pipeline"):  # kerasft first: it writes the head the PyTorch side copies
+        sides = ("kerasft", "hf-pipeline", "hf-pipeline-bf16") + (("tokenizers",) if args.tokenizer_share else ())
+        for side in sides:  # kerasft first: it writes the head the PyTorch side copies
             command = [
                 sys.executable,
                 __file__,
@@ -155,13 +169,19 @@ def main() -> None:
             command += (["--data", args.data] if args.data else []) + (["--sep", args.sep] if args.sep else [])
             command += ["--columns", ",".join(args.columns)] if args.columns else []
             results[side] = run_child(side, command)
-    ours, theirs = results["kerasft"], results["hf-pipeline"]
-    agreement = sum(a == b for a, b in zip(ours.pop("labels"), theirs.pop("labels"))) / len(texts)
-    ratios = {"batch_1": ours["batch_1"] / theirs["batch_1"], "batch_64": ours["batch_64"] / theirs["batch_64"]}
+    ours, shares = results["kerasft"], results.get("tokenizers")
+    pipelines = {side: results[side] for side in ("hf-pipeline", "hf-pipeline-bf16")}
+    answers = ours.pop("labels")
+    agreement = {
+        side: sum(a == b for a, b in zip(answers, row.pop("labels"))) / len(texts) for side, row in pipelines.items()
+    }
+    # against the fastest pipeline at each batch size
+    ratios = {size: ours[size] / max(row[size] for row in pipelines.values()) for size in ("batch_1", "batch_64")}
     report = {
         "texts_per_s": results,
         "ratios_vs_hf_pipeline": ratios,
         "label_agreement": agreement,
+        "tokenizer_share": shares,
         "machine": machine(),
         "settings": {
             "texts": len(texts),
@@ -178,14 +198,24 @@ def main() -> None:
         f"{ours['peak_rss_mb']:.0f} | {ours['cpu_steal']:.1%} |"
     )
     print(f"| kerasft predict (batches by length; includes loading) | | {ours['kerasft_predict_64']:.1f} | | |")
+    for side, row in pipelines.items():
+        name = "HF pipeline, PyTorch" + (", bfloat16" if side.endswith("bf16") else "")
+        print(
+            f"| {name} | {row['batch_1']:.1f} | {row['batch_64']:.1f} | {row['peak_rss_mb']:.0f} | "
+            f"{row['cpu_steal']:.1%} |"
+        )
+    same = ", ".join(f"{side} {share:.1%}" for side, share in agreement.items())
     print(
-        f"| HF pipeline, PyTorch | {theirs['batch_1']:.1f} | {theirs['batch_64']:.1f} | {theirs['peak_rss_mb']:.0f} | "
-        f"{theirs['cpu_steal']:.1%} |"
+        f"\n- against the fastest pipeline: {ratios['batch_1']:.2f}x at batch 1, {ratios['batch_64']:.2f}x at batch "
+        "64; "
+        f"the same label as kerasft: {same} of texts"
     )
-    print(
-        f"\n- ratio at batch 1: {ratios['batch_1']:.2f}x; at batch 64: {ratios['batch_64']:.2f}x; the same label for "
-        f"{agreement:.1%} of texts"
-    )
+    if shares:
+        model_ms, batch = shares["model_ms_per_batch"], shares["batch"]
+        print(f"\nIn-graph tokenizer beside the model ({model_ms:.0f} ms per batch of {batch}):")
+        for name, row in shares["families"].items():
+            ms, share = row["tokenizer_ms_per_batch"], row["share_of_serving"]
+            print(f"- {name}: {ms:.1f} ms per batch, {share:.1%} of serving")
 
 
 if __name__ == "__main__":

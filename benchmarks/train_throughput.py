@@ -18,8 +18,17 @@ model. Contenders:
 - ``seed-padding``: the seed-style path as a notebook writes it: tokenize padding every text to the
   dataset's longest, ``Dataset.to_tf_dataset(shuffle=True)``, ``compile(keras.optimizers.Adam(5e-5),
   SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])``, float32 ``fit``.
+- ``kerasft-run``: the training stage of a whole ``kerasft run`` (kerasft.train.train: ``fit`` with the run's
+  callbacks: backups, epoch log, TensorBoard, epoch checkpoints, NaN stop, monitoring), the figure users meet.
 - ``hf-trainer``: Trainer with dynamic padding (``DataCollatorWithPadding``).
 - ``hf-trainer-grouped``: the same with ``group_by_length=True``.
+- ``hf-trainer-bf16``, ``hf-trainer-grouped-bf16``: the two above with ``TrainingArguments(bf16=True)`` (CPU
+  autocast to bfloat16), the Trainer's fastest CPU setting on CPUs with AVX512-BF16.
+
+``ratios.vs_hf_trainer`` is kerasft over the fastest Hugging Face contender. Each contender's
+``model_gflops_per_s`` is the epoch's model work (forward and backward over the real tokens, not the
+padding: ``training_gflop``) over its train time, and ``share_of_bf16_peak`` divides it by this CPU's
+bfloat16 matmul peak, measured first (benchmarks/peak.py).
 
 Lever variants (not run unless named in ``--contenders``): ``kerasft-float32``, ``kerasft-xla``
 (XLA with batches padded to multiples of 32), ``kerasft-spe`` (``steps_per_execution=8``), ``kerasft-random``
@@ -60,7 +69,15 @@ import time
 from pathlib import Path
 from unittest import mock
 
-REQUIRED = ["kerasft", "seed-padding", "hf-trainer", "hf-trainer-grouped"]
+REQUIRED = [
+    "kerasft",
+    "kerasft-run",
+    "seed-padding",
+    "hf-trainer",
+    "hf-trainer-grouped",
+    "hf-trainer-bf16",
+    "hf-trainer-grouped-bf16",
+]
 VARIANTS = [
     "kerasft-float32",
     "kerasft-xla",
@@ -199,6 +216,8 @@ def run_kerasft(name: str, data_file: str, checkpoint: str, batch_size: int) -> 
     from kerasft import batching, evaluate, optimizer, train
     from kerasft import model as models
     from kerasft.recipe import DataConfig, ModelConfig, Recipe, TrainConfig
+    from kerasft.resume import TrainingState
+    from kerasft.rundir import RunDir
     from kerasft.session import Session
 
     recipe = Recipe(
@@ -249,8 +268,14 @@ def run_kerasft(name: str, data_file: str, checkpoint: str, batch_size: int) -> 
         options.autotune.enabled = True
         train_ds = train_ds.with_options(options)
     started = time.perf_counter()
-    model.fit(train_ds, epochs=1, steps_per_epoch=plan.steps_per_epoch, verbose=0)
-    seconds = time.perf_counter() - started
+    if name == "kerasft-run":
+        with tempfile.TemporaryDirectory() as scratch:
+            run_dir = RunDir.create(Path(scratch), "run", "benchmark")
+            train.train(session, run_dir, Path(scratch) / "tb" / "run", TrainingState(run_dir, chief=True), plan)
+            seconds = time.perf_counter() - started
+    else:
+        model.fit(train_ds, epochs=1, steps_per_epoch=plan.steps_per_epoch, verbose=0)
+        seconds = time.perf_counter() - started
     probabilities = evaluate.predict_split(evaluate.evaluation_model(session), split, session.tokenizer, batch_size)
     accuracy = float((probabilities.argmax(axis=1) == np.asarray(split["label"])).mean())
     return {"seconds": seconds, "accuracy": accuracy, "precision": precision.policy, "xla": precision.jit_compile}
@@ -288,7 +313,8 @@ def run_hf_trainer(name: str, texts, labels, names, checkpoint: str, batch_size:
             warmup_steps=0,
             weight_decay=0.0,
             seed=SEED,
-            group_by_length=name == "hf-trainer-grouped",
+            group_by_length="grouped" in name,
+            bf16=name.endswith("-bf16"),
             save_strategy="no",
             logging_strategy="no",
             report_to=[],
@@ -304,7 +330,30 @@ def run_hf_trainer(name: str, texts, labels, names, checkpoint: str, batch_size:
         # with group_by_length, predict returns rows grouped by length: score against its own label_ids
         output = trainer.predict(tokenized)
     accuracy = float((np.asarray(output.predictions).argmax(axis=1) == output.label_ids).mean())
-    return {"seconds": seconds, "accuracy": accuracy, "precision": "float32", "torch_threads": torch.get_num_threads()}
+    precision = "bfloat16 autocast" if name.endswith("-bf16") else "float32"
+    return {"seconds": seconds, "accuracy": accuracy, "precision": precision, "torch_threads": torch.get_num_threads()}
+
+
+def training_gflop(checkpoint: str, texts: list[str], max_length: int = 512) -> float:
+    """One epoch's model work over these texts, forward and backward, on their real tokens (padding excluded).
+
+    Per text of n tokens: 6 * P * n for the encoder's dense layers (P weights outside the embeddings: 2 P n
+    forward, 4 P n backward) and 12 * layers * hidden * n^2 for attention's two n x n products (4 layers
+    hidden n^2 forward, twice that backward). The embeddings are lookups, and the classifier is negligible.
+    """
+    from transformers import AutoConfig, AutoTokenizer, TFAutoModel
+
+    config = AutoConfig.from_pretrained(checkpoint)
+    model = TFAutoModel.from_config(config)
+    model(model.dummy_inputs)
+    embedding = sum(int(weight.shape.num_elements()) for weight in model.weights if "embeddings" in weight.name)
+    dense = sum(int(weight.shape.num_elements()) for weight in model.weights) - embedding
+    lengths = [
+        len(ids)
+        for ids in AutoTokenizer.from_pretrained(checkpoint)(texts, truncation=True, max_length=max_length)["input_ids"]
+    ]
+    attention = 12 * config.num_hidden_layers * config.hidden_size
+    return sum(6 * dense * n + attention * n * n for n in lengths) / 1e9
 
 
 def run_one(name: str, args) -> dict:
@@ -373,20 +422,24 @@ def median_round(runs: list[dict]) -> dict:
     return ordered[(len(ordered) - 1) // 2] | {"rounds_ex_per_s": [row["ex_per_s"] for row in runs]}
 
 
-def markdown_table(results: dict, ratios: dict) -> str:
+def markdown_table(results: dict, ratios: dict, peak: dict) -> str:
     lines = [
-        "| contender | examples/s | every round | train time (s) | training accuracy | peak RSS (MB) | precision | CPU "
-        "steal |",
-        "|---|---:|---|---:|---:|---:|---|---:|",
+        "| contender | examples/s | every round | train time (s) | training accuracy | model GFLOP/s | of bf16 peak "
+        "| peak RSS (MB) | precision | CPU steal |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---|---:|",
     ]
     for name, row in results.items():
         every = " / ".join(f"{figure:.1f}" for figure in row["rounds_ex_per_s"])
         lines.append(
             f"| {name} | {row['ex_per_s']:.1f} | {every} | {row['seconds']:.1f} | {row['accuracy']:.4f} | "
-            f"{row['peak_rss_mb']:.0f} "
+            f"{row['model_gflops_per_s']:.0f} | {row['share_of_bf16_peak']:.1%} | {row['peak_rss_mb']:.0f} "
             f"| {row['precision']} | {row['cpu_steal']:.1%} |"
         )
     lines.append("")
+    lines.append(
+        f"- matmul peak ({peak['size']}x{peak['size']}): float32 {peak['float32_gflops']:.0f}, "
+        f"bfloat16 {peak['bfloat16_gflops']:.0f} GFLOP/s"
+    )
     lines += [f"- {key}: {value:.2f}x" for key, value in ratios.items()]
     return "\n".join(lines)
 
@@ -425,6 +478,16 @@ def main() -> None:
     if args.one:
         print("RESULT " + json.dumps(run_one(args.one, args)))
         return
+    print("measuring the matmul peak ...", file=sys.stderr, flush=True)
+    peak = json.loads(
+        subprocess.run(
+            [sys.executable, str(Path(__file__).with_name("peak.py"))],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "2"},
+        ).stdout
+    )
     rounds = {name: [] for name in args.contenders}
     for _ in range(args.repeats):  # whole rounds, so that a slow spell of the machine falls on every contender alike
         for name in args.contenders:
@@ -461,11 +524,18 @@ def main() -> None:
                     flush=True,
                 )
     results = {name: median_round(runs) for name, runs in rounds.items()}
+    texts = read_rows(args.data, args.sep, args.columns, args.samples)[0]
+    epoch_gflop = training_gflop(args.checkpoint, texts)
+    for row in results.values():
+        row["model_gflops_per_s"] = epoch_gflop / row["seconds"]
+        row["share_of_bf16_peak"] = row["model_gflops_per_s"] / peak["bfloat16_gflops"]
     ex_per_s = {name: row["ex_per_s"] for name, row in results.items()}
     ratios = {}
-    hf = [ex_per_s[name] for name in ("hf-trainer", "hf-trainer-grouped") if name in ex_per_s]
+    hf = [ex_per_s[name] for name in ex_per_s if name.startswith("hf-")]
     if "kerasft" in ex_per_s and hf:
         ratios["vs_hf_trainer"] = ex_per_s["kerasft"] / max(hf)
+    if "kerasft" in ex_per_s and "kerasft-run" in ex_per_s:
+        ratios["run_vs_bare_fit"] = ex_per_s["kerasft-run"] / ex_per_s["kerasft"]
     if "kerasft" in ex_per_s and "seed-padding" in ex_per_s:
         ratios["vs_seed_padding"] = ex_per_s["kerasft"] / ex_per_s["seed-padding"]
     report = {
@@ -474,6 +544,8 @@ def main() -> None:
         "accuracy": {name: row["accuracy"] for name, row in results.items()},
         "peak_rss_mb": {name: row["peak_rss_mb"] for name, row in results.items()},
         "details": results,
+        "epoch_training_gflop": epoch_gflop,
+        "matmul_peak_gflops": peak,
         "machine": machine(),
         "settings": {
             "data": args.data,
@@ -488,7 +560,7 @@ def main() -> None:
     }
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
-    print(markdown_table(results, ratios))
+    print(markdown_table(results, ratios, peak))
 
 
 if __name__ == "__main__":

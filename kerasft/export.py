@@ -116,7 +116,11 @@ class TextClassifierModule(tf.Module):
         ``pairs``: the model classifies sentence pairs; ``thresholds``: a multi-label model's, one or one per label
         (default 0.5)."""
         super().__init__()
-        self.model = model
+        # The model is held outside TensorFlow's object tracking: tracked, SavedModel would also serialize every Keras
+        # layer's own call functions (seconds of tracing on save and on load, unused by TF Serving). The signatures
+        # capture its weights, tracked here, which is all the export needs.
+        self.__dict__["model"] = model
+        self.weights = list(getattr(model, "weights", []))
         self.label_names = tf.constant(label_names)
         self.max_length = max_length
         self.pairs = pairs
@@ -133,10 +137,12 @@ class TextClassifierModule(tf.Module):
         self.text_tokenizer, self.no_text_reason = (
             (text_tokenizer, None) if text_tokenizer else in_graph(tokenizer, max_length)
         )
+        # Traced without AutoGraph, as the training steps are (kerasft.model.trace_without_autograph): the model and
+        # the tokenizers are written in TensorFlow ops, and converting every Keras layer's source took seconds.
         ids = [tf.TensorSpec([None, None], tf.int32, name=name) for name in self.input_names]
         with_types = "token_type_ids" in self.input_names
         self.predict_ids = tf.function(
-            self._predict_typed_ids if with_types else self._predict_ids, input_signature=ids
+            self._predict_typed_ids if with_types else self._predict_ids, input_signature=ids, autograph=False
         )
         # saving traces every signature-bearing function, so none without a tokenizer
         if self.text_tokenizer is not None and pairs:
@@ -146,10 +152,11 @@ class TextClassifierModule(tf.Module):
                     tf.TensorSpec([None], tf.string, name="text"),
                     tf.TensorSpec([None], tf.string, name="text_pair"),
                 ],
+                autograph=False,
             )
         elif self.text_tokenizer is not None:
             self.predict_text = tf.function(
-                self._predict_text, input_signature=[tf.TensorSpec([None], tf.string, name="text")]
+                self._predict_text, input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False
             )
 
     def _predict_ids(self, input_ids, attention_mask):

@@ -171,8 +171,13 @@ def load_pytorch_safetensors(model, path: Path) -> dict:
     return info
 
 
+# Weights a checkpoint may lack because they belong to the classification head, which is new for the run's labels:
+# DeBERTa's pooler (ContextPooler) sits in its head, so base checkpoints (deberta-v3-base) never carry it.
+HEAD_WORDS = ("classifier", "pre_classifier", "score", "pooler")
+
+
 def _report_loading(checkpoint: str, info: dict, num_labels: int) -> None:
-    head_words = ("classifier", "pre_classifier", "score")
+    head_words = HEAD_WORDS
     missing = [key for key in info.get("missing_keys", []) if not any(word in key for word in head_words)]
     if missing:
         raise UserError(

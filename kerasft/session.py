@@ -24,14 +24,9 @@ from kerasft import precision as precisions
 from kerasft import strategy as strategies
 from kerasft.recipe import Recipe
 
-RUN_PARTS = (
-    "strategy",
-    "per_replica_batch",
-    "tokenizer",
-    "data",
-    "model",
-    "tokenized",
-)  # a run's parts, in the order they must be built
+# A run's parts, in the order they must be built: the strategy before anything sets up TensorFlow's devices, the
+# cheap checks of bad input (batch split, tokenizer, data) before the model, the in-graph tokenizer last.
+RUN_PARTS = ("strategy", "per_replica_batch", "tokenizer", "data", "model", "tokenized", "graph_tokenizer")
 
 
 class Session:

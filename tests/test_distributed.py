@@ -101,6 +101,18 @@ def wait_for(condition, timeout: float, what: str, process: Background | None = 
     pytest.fail(f"timed out waiting for {what}")
 
 
+def kill_after_backup(chief: Background, run_dir: Path, number: int, *others: Background) -> None:
+    """Waits for the chief's backup ``number``, then kills ``others`` and the chief with SIGKILL (a crash, the OOM
+    killer, a lost node): no chance to save or to mark the run."""
+    state = run_dir / "backup" / "chief" / "checkpoint"
+    saved = f'model_checkpoint_path: "ckpt-{number}"'
+    wait_for(lambda: state.is_file() and saved in state.read_text(), 150, f"backup {number}", chief)
+    for process in (*others, chief):
+        process.process.send_signal(signal.SIGKILL)
+    for process in (*others, chief):
+        process.process.wait(timeout=30)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def no_process_left_behind():
     yield
@@ -124,18 +136,16 @@ def deterministic_checkpoint(tmp_path_factory, tiny_checkpoint) -> Path:
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, deterministic_checkpoint) -> Path:
     folder = tmp_path_factory.mktemp("distributed")
-    data = {split: QUICKSTART_DATA / f"{split}.csv" for split in ("train", "validation", "test")}
-    write_recipe(
-        folder / "tiny.py",
-        deterministic_checkpoint,
-        data,
-        epochs=EPOCHS,
-        batch_size=BATCH,
-        learning_rate=1e-3,
-        backup_every_steps=2,
-        mixed_precision="off",
-    )  # float32 everywhere, for tight comparisons (auto is mixed_bfloat16 on bf16 CPUs)
+    write_distributed_recipe(folder / "tiny.py", deterministic_checkpoint)
     return folder
+
+
+def write_distributed_recipe(path: Path, checkpoint: Path) -> Path:
+    """The recipe every run here shares: 2 epochs of batch 8, a backup every 2 steps, float32 everywhere for tight
+    comparisons (auto is mixed_bfloat16 on bf16 CPUs)."""
+    data = {split: QUICKSTART_DATA / f"{split}.csv" for split in ("train", "validation", "test")}
+    settings = {"epochs": EPOCHS, "batch_size": BATCH, "learning_rate": 1e-3, "backup_every_steps": 2}
+    return write_recipe(path, checkpoint, data, **settings, mixed_precision="off")
 
 
 @pytest.fixture(scope="module")
@@ -331,15 +341,7 @@ def test_a_killed_run_resumes_from_its_last_backup_and_ends_like_an_uninterrupte
         "--tensorboard-dir",
         "tb",
     )
-    state = run_dir / "backup" / "chief" / "checkpoint"
-    wait_for(
-        lambda: state.is_file() and 'model_checkpoint_path: "ckpt-2"' in state.read_text(),
-        150,
-        "the second backup",
-        run,
-    )
-    run.process.send_signal(signal.SIGKILL)
-    run.process.wait(timeout=30)
+    kill_after_backup(run, run_dir, 2)
     assert not (run_dir / "trained").exists(), "the kill came after training had finished"
     assert (
         json.loads((run_dir / "status.json").read_text())["state"] == "running"
@@ -373,30 +375,12 @@ def test_a_killed_run_with_dropout_resumes_to_the_uninterrupted_runs_weights_and
     """Dropout on: the resumed run must draw the masks the uninterrupted one drew after the kill (kerasft.resume saves
     the dropout generators with each backup) and report the cut epoch over all its steps, not only those after the
     restart."""
-    data = {split: QUICKSTART_DATA / f"{split}.csv" for split in ("train", "validation", "test")}
-    write_recipe(
-        workdir / "dropout.py",
-        tiny_checkpoint,
-        data,
-        epochs=EPOCHS,
-        batch_size=BATCH,
-        learning_rate=1e-3,
-        backup_every_steps=2,
-        mixed_precision="off",
-    )
+    write_distributed_recipe(workdir / "dropout.py", tiny_checkpoint)  # the tiny BERT as built: dropout 0.1
     common = ("run", "dropout.py", *DATA, "--output-dir", "dropout-runs", "--tensorboard-dir", "tb")
     uninterrupted = Background(workdir, "dropout-whole", *common, "--run-name", "whole")
     killed = Background(workdir, "dropout-killed", *common, "--run-name", "killed")
     run_dir = workdir / "dropout-runs" / "killed"
-    state = run_dir / "backup" / "chief" / "checkpoint"
-    wait_for(
-        lambda: state.is_file() and 'model_checkpoint_path: "ckpt-3"' in state.read_text(),
-        150,
-        "the third backup",
-        killed,
-    )
-    killed.process.send_signal(signal.SIGKILL)
-    killed.process.wait(timeout=30)
+    kill_after_backup(killed, run_dir, 3)
     assert uninterrupted.wait(timeout=240) == 0, uninterrupted.stderr[-3000:]
     resumed = kerasft("run", "--resume", run_dir, cwd=workdir, timeout=240)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -547,17 +531,7 @@ def test_a_multi_worker_job_restarted_after_a_worker_dies_resumes_from_the_chief
     first = start_workers(
         "tiny.py", *DATA, "--run-name", "worker-died", "--output-dir", "mw-runs", "--tensorboard-dir", "mw-tb"
     )
-    state = run_dir / "backup" / "chief" / "checkpoint"
-    wait_for(
-        lambda: state.is_file() and 'model_checkpoint_path: "ckpt-2"' in state.read_text(),
-        150,
-        "the chief's second backup",
-        first[0],
-    )
-    first[1].process.send_signal(signal.SIGKILL)  # a worker dies; the job's manager then restarts every worker
-    first[0].process.send_signal(signal.SIGKILL)
-    for worker in first:
-        worker.process.wait(timeout=30)
+    kill_after_backup(first[0], run_dir, 2, first[1])  # a worker dies; the job's manager then restarts every worker
     assert not (run_dir / "trained").exists(), "the kill came after training had finished"
 
     second = start_workers("--resume", run_dir)

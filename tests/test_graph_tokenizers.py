@@ -210,17 +210,23 @@ TF_ONLY_SERVER = textwrap.dedent("""
     import json, sys
     import tensorflow as tf
     from tensorflow.python.framework import op_def_registry
-    graph_ops = json.loads(sys.argv[2])
-    not_core = sorted(op for op in graph_ops if op_def_registry.get(op) is None)
+    request = json.loads(sys.stdin.read())
+    not_core = {family: sorted(op for op in ops if op_def_registry.get(op) is None)
+                for family, ops in request["ops"].items()}
     import tensorflow_text  # registers its ops, as TF Serving's build links them
-    served = tf.saved_model.load(sys.argv[1])
-    texts, firsts, seconds = json.loads(sys.stdin.read())
-    single = served.signatures["serving_default"](text=tf.constant(texts, tf.string))
-    pair = served.signatures["pair"](text=tf.constant(firsts), text_pair=tf.constant(seconds))
+    texts, firsts, seconds = request["texts"], request["firsts"], request["seconds"]
+    answers = {}
+    for family, folder in request["folders"].items():
+        served = tf.saved_model.load(folder)
+        single = served.signatures["serving_default"](text=tf.constant(texts, tf.string))
+        pair = served.signatures["pair"](text=tf.constant(firsts), text_pair=tf.constant(seconds))
+        answers[family] = {"not_core": not_core[family], "single": {k: v.numpy().tolist() for k, v in single.items()},
+                           "pair": {k: v.numpy().tolist() for k, v in pair.items()}}
     assert "transformers" not in sys.modules and "kerasft" not in sys.modules, "not a TF-only process"
-    print(json.dumps({"not_core": not_core, "single": {k: v.numpy().tolist() for k, v in single.items()},
-                      "pair": {k: v.numpy().tolist() for k, v in pair.items()}}))
+    print(json.dumps(answers))
 """)
+SERVED_FAMILIES = ["bert-uncased", "roberta", "xlm-roberta", "albert", "deberta-v2"]
+SERVED_TEXTS = [text for text in TEXTS if "\x00" not in text]  # JSON would carry it, but keep the stdin payload plain
 
 
 class Served(tf.Module):
@@ -256,28 +262,46 @@ def graph_ops(saved_dir: Path) -> set[str]:
     return ops - {function.signature.name for function in graph.library.function}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("family", ["bert-uncased", "roberta", "xlm-roberta", "albert", "deberta-v2"])
-def test_saved_tokenizer_answers_the_same_ids_in_a_tensorflow_only_process(tokenizers, family, tmp_path):
-    python, graph, _, _ = tokenizers[family]
-    module = Served(graph)
-    tf.saved_model.save(module, str(tmp_path), signatures={"serving_default": module.single, "pair": module.pair})
-    texts = [text for text in TEXTS if "\x00" not in text]  # JSON would carry it, but keep the stdin payload plain
-    firsts, seconds = [a for a, _ in PAIR_TEXTS], [b for _, b in PAIR_TEXTS]
+@pytest.fixture(scope="module")
+def served(tokenizers, tmp_path_factory) -> dict:
+    """Each family's tokenizer saved alone in a SavedModel, then all of them answered by one TensorFlow-only process."""
+    folders, ops = {}, {}
+    for family in SERVED_FAMILIES:
+        module = Served(tokenizers[family][1])
+        folder = tmp_path_factory.mktemp(f"served-{family}")
+        tf.saved_model.save(module, str(folder), signatures={"serving_default": module.single, "pair": module.pair})
+        folders[family], ops[family] = str(folder), sorted(graph_ops(folder))
+    request = {
+        "folders": folders,
+        "ops": ops,
+        "texts": SERVED_TEXTS,
+        "firsts": [a for a, _ in PAIR_TEXTS],
+        "seconds": [b for _, b in PAIR_TEXTS],
+    }
     environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     answer = subprocess.run(
-        [sys.executable, "-I", "-c", TF_ONLY_SERVER, str(tmp_path), json.dumps(sorted(graph_ops(tmp_path)))],
-        input=json.dumps([texts, firsts, seconds]),
+        [sys.executable, "-I", "-c", TF_ONLY_SERVER],
+        input=json.dumps(request),
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
         env=environment,
         check=False,
     )
     assert answer.returncode == 0, answer.stderr[-3000:]
-    served = json.loads(answer.stdout)
-    assert set(served["not_core"]) == set(graph.ops) and set(graph.ops) <= TF_SERVING_TEXT_OPS
-    assert_same({k: np.array(v, np.int32) for k, v in served["single"].items()}, expected(python, texts), texts)
+    return json.loads(answer.stdout)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", SERVED_FAMILIES)
+def test_saved_tokenizer_answers_the_same_ids_in_a_tensorflow_only_process(tokenizers, served, family):
+    python, graph, _, _ = tokenizers[family]
+    answers = served[family]
+    firsts, seconds = [a for a, _ in PAIR_TEXTS], [b for _, b in PAIR_TEXTS]
+    assert set(answers["not_core"]) == set(graph.ops) and set(graph.ops) <= TF_SERVING_TEXT_OPS
     assert_same(
-        {k: np.array(v, np.int32) for k, v in served["pair"].items()}, expected(python, firsts, seconds), PAIR_TEXTS
+        {k: np.array(v, np.int32) for k, v in answers["single"].items()}, expected(python, SERVED_TEXTS), SERVED_TEXTS
+    )
+    assert_same(
+        {k: np.array(v, np.int32) for k, v in answers["pair"].items()}, expected(python, firsts, seconds), PAIR_TEXTS
     )

@@ -11,7 +11,7 @@ from kerasft.errors import UserError
 from kerasft.recipe import DataConfig, Recipe, apply_overrides, field_types, load_recipe, parse_value
 
 
-@pytest.mark.parametrize("name", ["quickstart", "emotion", "imdb"])
+@pytest.mark.parametrize("name", ["quickstart", "emotion", "imdb", "nsmc"])
 def test_shipped_recipes_load(name):
     recipe = load_recipe(REPO / "recipes" / f"{name}.py")
     assert recipe.name == name
