@@ -3,7 +3,7 @@
     python benchmarks/make_multilabel_pairs.py goemotions data/go     # SYNTHETIC stand-ins (see that script)
     python benchmarks/make_multilabel_pairs.py mrpc data/mrpc
     flock /tmp/bench.lock python benchmarks/multilabel_pairs_quality.py --goemotions data/go --mrpc data/mrpc \
-        --seeds 0 1 --json quality.json
+        --seeds 0 1 --json quality.json [--keep-done] [--lock /tmp/cpu.lock]
 
 Both sides train the same model (the packaged all-MiniLM-L6-v2 unless ``--checkpoint``) on the same
 splits with the same settings, each in a process of its own, one after another:
@@ -193,6 +193,10 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--kerasft-overrides", nargs="*", default=[], help="more KEY=VALUE for the kerasft side")
     parser.add_argument("--json", help="write every figure here")
+    parser.add_argument(
+        "--keep-done", action="store_true", help="keep the runs already in --json (same settings) and run the others"
+    )
+    parser.add_argument("--lock", help="run each side under `flock LOCK` (a machine shared with other work)")
     # one side of one run, in a process of its own (internal)
     parser.add_argument("--side", choices=["kerasft", "hf-trainer"], help=argparse.SUPPRESS)
     parser.add_argument("--task", choices=list(TASKS), help=argparse.SUPPRESS)
@@ -211,14 +215,23 @@ def main() -> None:
         },
         "runs": [],
     }
+    if args.keep_done and args.json and Path(args.json).is_file():
+        earlier = json.loads(Path(args.json).read_text())
+        if earlier["settings"] != results["settings"]:
+            sys.exit(f"{args.json} was measured with other settings: {earlier['settings']}")
+        results["runs"] = earlier["runs"]
+    done = {(run["task"], run["side"], run["seed"]) for run in results["runs"]}
     for task in ("goemotions", "mrpc"):
         folder = getattr(args, task)
         if not folder:
             continue
         for seed in args.seeds:
             for side in ("kerasft", "hf-trainer"):
+                if (task, side, seed) in done:
+                    continue
                 with tempfile.NamedTemporaryFile(suffix=".json") as out:
-                    command = [sys.executable, __file__, "--side", side, "--task", task, "--data", folder]
+                    command = ["flock", args.lock] if args.lock else []
+                    command += [sys.executable, __file__, "--side", side, "--task", task, "--data", folder]
                     command += ["--seed", str(seed), "--out", out.name, "--epochs", str(args.epochs)]
                     command += ["--batch-size", str(args.batch_size), "--learning-rate", str(args.learning_rate)]
                     command += ["--max-length", str(args.max_length)]
