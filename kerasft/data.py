@@ -40,6 +40,17 @@ FORMATS = {
 }
 
 
+@dataclass(frozen=True)
+class NamesFrom:
+    """Where given label names come from, as an error message names it, and how to fix a label they lack."""
+
+    where: str = "data.label_names"
+    fix: str = "fix the data or data.label_names"
+
+
+EXPORT_NAMES = NamesFrom("the export's labels", "fix the data, or evaluate an export trained with that label")
+
+
 @dataclass
 class Data:
     """The splits a run trains, validates and tests on, and the names of their label ids."""
@@ -83,8 +94,10 @@ def load_labelled(path: str, data, label_names: list[str], multi_label: bool) ->
     split = _canonical_columns(load_file(path, data.sep, data.columns, data.quoting), "data", data)
     splits = DatasetDict({"data": _drop_empty_texts(_refuse_empty_pairs(split, "data"), "data")})
     if multi_label:
-        return encode_multi_labels(splits, data.label_sep, label_names, first="data")[0]["data"]
-    return encode_labels(splits, label_names, first="data")[0]["data"]
+        return encode_multi_labels(splits, data.label_sep, label_names, first="data", names_from=EXPORT_NAMES)[0][
+            "data"
+        ]
+    return encode_labels(splits, label_names, first="data", names_from=EXPORT_NAMES)[0]["data"]
 
 
 def read_label_names(value: list[str] | None) -> list[str] | None:
@@ -297,7 +310,7 @@ def _drop_empty_texts(
 
 
 def encode_labels(
-    splits: DatasetDict, label_names: list[str] | None = None, first: str = "train"
+    splits: DatasetDict, label_names: list[str] | None = None, first: str = "train", names_from: NamesFrom = NamesFrom()
 ) -> tuple[DatasetDict, list[str]]:
     """Makes ``label`` a ClassLabel in every split, with the names found in ``first`` (train) in a stable order.
 
@@ -338,7 +351,9 @@ def encode_labels(
                     f"the {name} split has labels not seen in {first}: {', '.join(map(repr, unseen[:5]))}; fix the "
                     f"data or add examples of them to {first}"
                 )
-            to_id = {value: _label_id(value, index, names, name, bool(label_names)) for value in values}
+            to_id = {
+                value: _label_id(value, index, names, name, bool(label_names), first, names_from) for value in values
+            }
             features = split.features.copy()
             features[LABEL] = target
             convert = feature.int2str if isinstance(feature, ClassLabel) and not label_names else (lambda value: value)
@@ -352,7 +367,11 @@ def encode_labels(
 
 
 def encode_multi_labels(
-    splits: DatasetDict, label_sep: str = ",", label_names: list[str] | None = None, first: str = "train"
+    splits: DatasetDict,
+    label_sep: str = ",",
+    label_names: list[str] | None = None,
+    first: str = "train",
+    names_from: NamesFrom = NamesFrom(),
 ) -> tuple[DatasetDict, list[str]]:
     """Makes ``label`` a float32 multi-hot list in every split: ``"joy,love"`` -> ``[0, 1, 1, 0]`` for
     names ``[anger, joy, love, sadness]``.
@@ -390,7 +409,7 @@ def encode_multi_labels(
             for label in row:
                 if isinstance(inner, ClassLabel) and not label_names:
                     label = inner.int2str(label)
-                vector[_label_id(label, index, names, name, bool(label_names), first)] = 1.0
+                vector[_label_id(label, index, names, name, bool(label_names), first, names_from)] = 1.0
             hot.append(vector)
         encoded[name] = split.remove_columns(LABEL).add_column(LABEL, hot, feature=target)
     return DatasetDict(encoded), names
@@ -418,7 +437,9 @@ def _is_id(label) -> bool:
     )
 
 
-def _label_id(label, index: dict, names: list[str], split: str, given: bool, first: str = "train") -> int:
+def _label_id(
+    label, index: dict, names: list[str], split: str, given: bool, first: str = "train", names_from=NamesFrom()
+) -> int:
     """The id of one label: its name's position, or (``given`` names, or integer labels) an id into the names."""
     key = label if isinstance(label, str) else str(label)
     if key in index:
@@ -427,13 +448,13 @@ def _label_id(label, index: dict, names: list[str], split: str, given: bool, fir
         return int(key)
     if given and _is_id(label):
         raise UserError(
-            f"the {split} split has label id {int(key)}, out of range for the {len(names)} names of data.label_names "
-            f"(ids 0 to {len(names) - 1}); fix the data or data.label_names"
+            f"the {split} split has label id {int(key)}, out of range for the {len(names)} names of "
+            f"{names_from.where} (ids 0 to {len(names) - 1}); {names_from.fix}"
         )
     if given:
         raise UserError(
-            f"the {split} split has label {key!r}, which is not in data.label_names ({', '.join(names[:5])}"
-            f"{', ...' if len(names) > 5 else ''}); fix the data or add it to data.label_names"
+            f"the {split} split has label {key!r}, which is not in {names_from.where} ({', '.join(names[:5])}"
+            f"{', ...' if len(names) > 5 else ''}); {names_from.fix}"
         )
     raise UserError(
         f"the {split} split has labels not seen in {first}: {key!r}; fix the data or add examples of them to {first}"

@@ -410,6 +410,7 @@ def test_kerasft_evaluate_scores_a_single_label_export_on_labelled_data(exported
         main, ["evaluate", str(exported[0]), "--data", str(tmp_path / "bad.csv"), "--output-dir", str(tmp_path / "no")]
     )
     assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1 and "shipping" in result.stderr
+    assert "which is not in the export's labels" in result.stderr
     assert not (tmp_path / "no").exists()
 
 
