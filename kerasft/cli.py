@@ -209,6 +209,61 @@ def test_figures(test: dict) -> str:
 
 
 @main.command()
+@click.argument("recipe_path", metavar="RECIPE", required=False, type=click.Path(path_type=Path))
+@click.argument("overrides", nargs=-1, metavar="KEY=v1,v2 [KEY=VALUE]...")
+@click.option(
+    "--output-dir", default="runs", show_default=True, type=click.Path(path_type=Path), help="Where run folders go."
+)
+@click.option("--sweep-name", help="Folder name of the sweep (default: <recipe>-sweep-<timestamp>).")
+@click.option(
+    "--tensorboard-dir",
+    type=click.Path(path_type=Path),
+    help="The points' TensorBoard folders go in <dir>/<sweep-name>/ (default: tensorboard_logs).",
+)
+@click.option("--strategy", help="tf.distribute strategy for every point, overriding train.strategy.")
+@click.option(
+    "--devices",
+    callback=_request_devices,
+    expose_value=False,
+    metavar="cpu:N",
+    help="Split the CPU into N logical devices, e.g. to try MirroredStrategy without GPUs.",
+)
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=click.Path(path_type=Path),
+    metavar="SWEEP_DIR",
+    help="Run the points of the sweep in SWEEP_DIR that are not complete.",
+)
+@user_errors
+def sweep(recipe_path, overrides, output_dir, sweep_name, tensorboard_dir, strategy, resume_dir):
+    """Run RECIPE once per point of a grid: KEY=v1,v2 tries each value, KEY=VALUE sets one on every point.
+
+    Each point is an ordinary run (<output-dir>/<sweep-name>-<point>); sweep.json and sweep.md in
+    <output-dir>/<sweep-name>/ compare them, the best (highest validation macro F1) marked.
+    """
+    from kerasft import sweep as sweeps
+
+    if resume_dir is not None:
+        extras = [str(item) for item in ([recipe_path] if recipe_path else []) + list(overrides)]
+        if extras or sweep_name or tensorboard_dir:
+            raise UserError(
+                f"--resume continues the sweep in {resume_dir} with its own grid and folders; drop "
+                f"{' '.join(extras) or '--sweep-name and --tensorboard-dir'}"
+            )
+        result = sweeps.resume_sweep(resume_dir, strategy)
+    else:
+        if recipe_path is None:
+            raise UserError("give a RECIPE and KEY=v1,v2 values to sweep, or --resume SWEEP_DIR to continue a sweep")
+        command = sweeps.command_line(sys.argv[2:] if sys.argv[1:2] == ["sweep"] else [str(recipe_path), *overrides])
+        options = sweeps.SweepOptions(output_dir, sweep_name, tensorboard_dir, strategy, command)
+        result = sweeps.run_sweep(recipe_path, list(overrides), options)
+    click.echo(sweeps.summary(result))
+    if any(point["state"] != "complete" for point in result.results()):
+        sys.exit(1)
+
+
+@main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option(
     "--checkpoint",

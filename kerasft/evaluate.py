@@ -20,6 +20,7 @@ import numpy as np
 from sklearn.metrics import confusion_matrix
 
 from kerasft import batching, monitor, plots
+from kerasft import class_weights as weighting
 from kerasft import metrics as scores
 from kerasft.model import is_multi_label
 from kerasft.recipe import TUNE
@@ -108,6 +109,7 @@ def evaluate(session, run_dir: RunDir, history: dict[str, list]) -> tuple[dict, 
     }
     if thresholds is not None:
         metrics["thresholds"] = {"train.threshold": recipe.train.threshold, "values": thresholds}
+    weighting.add_to_report(run_dir, session.class_weights, session.label_names, session.data.splits["train"]["label"])
     metrics |= per_epoch(history) | kept
     how = f" (best {kept['early_stopping']['metric']})" if kept["early_stopping"] else " (the last)"
     run_dir.write(

@@ -57,7 +57,9 @@ class StepScalars(keras.callbacks.Callback):
     """Writes ``step_loss`` and ``step_learning_rate`` after every ``every`` training steps.
 
     ``step_loss`` is the loss of the batches since the last write, not Keras' running mean
-    over the epoch; the x axis is the optimizer's step count, so resumed runs continue it::
+    over the epoch; the x axis is the optimizer's step count, so resumed runs continue it. With
+    gradient accumulation a point is written once per optimizer step, its loss the mean over the
+    batches it accumulated (within the epoch)::
 
         model.fit(train_ds, callbacks=[StepScalars("tensorboard_logs/run-1/train", chief=True)])
     """
@@ -68,9 +70,11 @@ class StepScalars(keras.callbacks.Callback):
         self.writer = None
         self._seen = (0.0, 0.0)  # the loss tracker's (total, count) at the last write
         self._tracker = None  # Keras' running mean of the loss: its total and count give the batches' loss
+        self._written_step = None  # the optimizer step of the last write
 
     def on_train_begin(self, logs=None):
         self.writer = tf.summary.create_file_writer(self.log_dir) if self.chief else None
+        self._written_step = int(self.model.optimizer.iterations.numpy())  # a resumed run's count is restored by now
 
     def on_epoch_begin(self, epoch, logs=None):
         # Keras has just reset its metrics (or, resuming mid-epoch, kerasft.resume has put back the steps before
@@ -80,12 +84,15 @@ class StepScalars(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if (batch + 1) % self.every:
             return
+        step = int(self.model.optimizer.iterations.numpy())
+        if step == self._written_step:  # accumulating gradients: no optimizer step since the last write
+            return
+        self._written_step = step
         # Read on every worker: in a multi-worker run, reading the loss tracker is a collective op
         # all workers must join; only the chief writes.
         loss = self._batch_loss(logs)
         if self.writer is None:
             return
-        step = int(self.model.optimizer.iterations.numpy())
         with self.writer.as_default(step=step), tf.summary.record_if(True):
             if loss is not None:
                 tf.summary.scalar("step_loss", loss)

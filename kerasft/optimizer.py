@@ -1,6 +1,8 @@
-"""Optimizers: Keras' Adam, applied by TensorFlow's fused kernel, and its lazy variant for embeddings.
+"""Optimizers: Keras' Adam, applied by TensorFlow's fused kernel, its lazy variant for embeddings, and both with
+AdamW's decoupled weight decay.
 
     model.compile(optimizer=Adam(learning_rate=5e-5), loss=..., metrics=[...])
+    model.compile(optimizer=AdamW(learning_rate=5e-5, weight_decay=0.01), ...)
 
 The update rule and defaults are Keras' Adam (beta_1 0.9, beta_2 0.999, epsilon 1e-7). Each
 choice below was measured with ``benchmarks/train_throughput.py`` (BENCHMARKS.md):
@@ -16,6 +18,9 @@ choice below was measured with ``benchmarks/train_throughput.py`` (BENCHMARKS.md
   ``SparseAdam`` do: a row's update is Adam's whenever its token is in the batch, and it rests
   otherwise. Its update alone is several times cheaper, but for MiniLM whole epochs were not
   measurably faster, so it is not the default.
+- `AdamW` and `LazyAdamW` (``train.weight_decay``) add decoupled weight decay to them
+  (`DecoupledWeightDecay`) and keep their update: Keras 2's legacy optimizers have no AdamW, and
+  ``keras.optimizers.AdamW`` is the non-fused optimizer the first point leaves aside.
 """
 
 from __future__ import annotations
@@ -77,3 +82,79 @@ class LazyAdam(keras.optimizers.legacy.Adam):
             tf.raw_ops.ResourceScatterUpdate(resource=v.handle, indices=rows, updates=v_rows),
             tf.raw_ops.ResourceScatterSub(resource=var.handle, indices=rows, updates=step),
         )
+
+
+# Hugging Face's recipes decay every weight but these (transformers' TF `create_optimizer`, Trainer's
+# `get_decay_parameter_names`): biases, and LayerNorm's scale and offset.
+NO_DECAY = ("bias", "LayerNorm", "layer_norm")
+
+
+def takes_weight_decay(variable) -> bool:
+    """Whether AdamW decays ``variable``: weight matrices and embeddings do; biases and LayerNorm weights do not.
+
+    Hugging Face names them (`NO_DECAY`); a vector is left out whatever its name, which catches the
+    same weights in architectures that name their norms otherwise (GPT-2's ``ln_1``).
+
+    >>> takes_weight_decay(tf.Variable(tf.ones([4, 2]), name="bert/encoder/layer_._0/attention/self/query/kernel"))
+    True
+    >>> takes_weight_decay(tf.Variable(tf.ones([2]), name="bert/encoder/layer_._0/attention/self/query/bias"))
+    False
+    >>> takes_weight_decay(tf.Variable(tf.ones([2]), name="bert/embeddings/LayerNorm/gamma"))
+    False
+    """
+    return variable.shape.rank >= 2 and not any(word in variable.name for word in NO_DECAY)
+
+
+class DecoupledWeightDecay:
+    """Mixin for kerasft's Adams: AdamW's weight decay, decoupled from the gradient (Loshchilov and Hutter).
+
+    Before each update, every weight `takes_weight_decay` keeps is shrunk by ``learning_rate x
+    weight_decay`` of itself, where ``learning_rate`` is this step's (scheduled) rate, as
+    PyTorch's ``AdamW``, Keras' ``AdamW`` and transformers' ``AdamWeightDecay`` do; then the base
+    class applies its own update, the fused kernel included. With a sparse gradient, `LazyAdamW`
+    decays only the rows it updates, as TF Addons' ``extend_with_decoupled_weight_decay(LazyAdam)``
+    did: a resting row rests entirely.
+    """
+
+    def __init__(self, *args, weight_decay: float = 0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.weight_decay = weight_decay
+
+    def _decay_rate(self, var, apply_state):
+        device, dtype = var.device, var.dtype.base_dtype
+        coefficients = (apply_state or {}).get((device, dtype)) or self._fallback_apply_state(device, dtype)
+        return coefficients["lr_t"] * tf.cast(self.weight_decay, dtype)
+
+    def _resource_apply_dense(self, grad, var, apply_state=None):
+        if not takes_weight_decay(var):
+            return super()._resource_apply_dense(grad, var, apply_state)
+        decayed = var.assign_sub(self._decay_rate(var, apply_state) * var, read_value=False)
+        with tf.control_dependencies([decayed]):
+            return super()._resource_apply_dense(grad, var, apply_state)
+
+    def _resource_apply_sparse(self, grad, var, indices, apply_state=None):
+        if not takes_weight_decay(var):
+            return super()._resource_apply_sparse(grad, var, indices, apply_state)
+        shrink = self._decay_rate(var, apply_state) * tf.gather(var, indices)
+        decayed = tf.raw_ops.ResourceScatterSub(resource=var.handle, indices=indices, updates=shrink)
+        with tf.control_dependencies([decayed]):
+            return super()._resource_apply_sparse(grad, var, indices, apply_state)
+
+    def get_config(self):
+        return super().get_config() | {"weight_decay": self.weight_decay}
+
+
+class AdamW(DecoupledWeightDecay, Adam):
+    """kerasft's `Adam` with decoupled weight decay, every embedding row decayed each step.
+
+    >>> optimizer = AdamW(learning_rate=0.1, weight_decay=0.5)
+    >>> kernel, bias = tf.Variable(tf.ones([1, 2]), name="kernel"), tf.Variable(tf.ones([2]), name="bias")
+    >>> _ = optimizer.apply_gradients([(tf.zeros([1, 2]), kernel), (tf.zeros([2]), bias)])
+    >>> # no gradient, so Adam moved nothing: the kernel shrank by 0.1 x 0.5 of itself, the bias did not
+    >>> kernel.numpy().astype(float).round(6).tolist(), bias.numpy().astype(float).round(6).tolist()
+    ([[0.95, 0.95]], [1.0, 1.0])
+    """
+
+
+class LazyAdamW(DecoupledWeightDecay, LazyAdam):
+    """`LazyAdam` with decoupled weight decay: an embedding row is decayed in the steps that update it."""

@@ -37,6 +37,8 @@ STRATEGIES = ("auto", "default", "one-device", "mirrored", "multi-worker", "tpu"
 MIXED_PRECISION = ("auto", "off", "mixed_float16", "mixed_bfloat16")
 JIT_COMPILE = ("auto", "on", "off")
 EARLY_STOPPING_METRICS = ("val_loss", "val_accuracy", "val_macro_f1")
+CLASS_WEIGHTS = ("none", "balanced")  # kerasft.class_weights
+LR_SCHEDULES = ("constant", "linear", "cosine")  # kerasft.optimization
 POSITIVE = (
     "train.epochs",
     "train.batch_size",
@@ -54,6 +56,8 @@ CHOICES = {
     "train.strategy": STRATEGIES,
     "train.mixed_precision": MIXED_PRECISION,
     "train.jit_compile": JIT_COMPILE,
+    "train.class_weight": CLASS_WEIGHTS,
+    "train.lr_schedule": LR_SCHEDULES,
     "train.early_stopping_metric": EARLY_STOPPING_METRICS,  # or None
 }
 
@@ -97,6 +101,13 @@ class TrainConfig:
     learning_rate: float = 5e-5
     # True: Adam moves only the embedding rows of each batch's tokens (LazyAdam); False: every row, as Keras' Adam
     lazy_adam: bool = False
+    # The knobs of kerasft.optimization and kerasft.class_weights (README "Recipe fields"); the defaults train as before
+    class_weight: str = "none"  # "balanced": each class's loss weighted by n_examples / (n_classes x its count)
+    lr_schedule: str = "constant"  # "linear" or "cosine": decays to 0 over the run's optimizer steps, after the warmup
+    warmup_ratio: float = 0.0  # the first ratio x optimizer steps ramp the learning rate up from 0 (or warmup_steps)
+    warmup_steps: int = 0
+    weight_decay: float = 0.0  # AdamW's decoupled weight decay; never on biases and LayerNorm weights
+    gradient_accumulation_steps: int = 1  # one optimizer step every N batches, with their mean gradient
     seed: int = 42
     keep_checkpoints: int = 2  # checkpoints kept in <run>/checkpoints, newest first
     early_stopping_metric: str | None = None  # "val_loss", "val_accuracy" or "val_macro_f1"; None: run every epoch
@@ -317,6 +328,7 @@ def validate(recipe: Recipe) -> None:
         )
     if recipe.train.early_stopping_patience < 0:
         raise UserError(f"train.early_stopping_patience must be 0 or more, got {recipe.train.early_stopping_patience}")
+    _validate_training_knobs(recipe.train)
     if recipe.train.backup_every_steps < 0:
         raise UserError(
             "train.backup_every_steps must be 0 (back up at each epoch's end) or more, got "
@@ -338,10 +350,42 @@ def _validate_multi_label(recipe: Recipe) -> None:
         )
     if not recipe.data.label_sep:
         raise UserError("data.label_sep must not be empty (e.g. data.label_sep=',')")
+    if recipe.data.multi_label and recipe.train.class_weight != "none":
+        raise UserError(
+            f"train.class_weight={recipe.train.class_weight} weights the classes of single-label runs; a multi-label "
+            "run cannot use it yet: set train.class_weight=none"
+        )
     if recipe.data.text_pair_column is not None and recipe.data.text_pair_column == recipe.data.text_column:
         raise UserError(
             f"data.text_pair_column and data.text_column both name {recipe.data.text_column!r}; a pair needs two "
             "columns"
+        )
+
+
+def _validate_training_knobs(train: TrainConfig) -> None:
+    """The ranges of kerasft.optimization's fields, and the combinations it cannot train."""
+    if not 0 <= train.warmup_ratio <= 1:
+        raise UserError(
+            f"train.warmup_ratio must be between 0 and 1 (a share of the optimizer steps), got {train.warmup_ratio}"
+        )
+    if train.warmup_steps < 0:
+        raise UserError(f"train.warmup_steps must be 0 or more, got {train.warmup_steps}")
+    if train.warmup_ratio and train.warmup_steps:
+        raise UserError(
+            f"train.warmup_ratio={train.warmup_ratio} and train.warmup_steps={train.warmup_steps} both set the warmup; "
+            "set one of them and leave the other at 0"
+        )
+    if train.weight_decay < 0:
+        raise UserError(f"train.weight_decay must be 0 or more, got {train.weight_decay}")
+    if train.gradient_accumulation_steps < 1:
+        raise UserError(
+            "train.gradient_accumulation_steps must be 1 (no accumulation) or more, got "
+            f"{train.gradient_accumulation_steps}"
+        )
+    if train.gradient_accumulation_steps > 1 and train.lazy_adam:
+        raise UserError(
+            "train.lazy_adam=true cannot accumulate gradients: the sum of several batches' embedding gradients has "
+            "the rows of all their tokens; set train.lazy_adam=false or train.gradient_accumulation_steps=1"
         )
 
 

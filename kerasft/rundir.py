@@ -95,10 +95,12 @@ def free_bytes(path: Path) -> int:
 def space_needed(
     model_bytes: int, train_config, run_folder: Path, tensorboard_dir: Path, rewritten: int = 0
 ) -> dict[Path, int]:
-    """About what a run writes, by folder. Into its run directory: the weights and Adam's two slots (3x the model)
-    in each kept checkpoint and in the backup, the final weights, and the export (docs/reliability.md measures the
-    ratio), less what a resumed run rewrites in place; into TensorBoard's, the per-epoch pictures and text."""
-    run = model_bytes * (3 * train_config.keep_checkpoints + 3 + 1 + 1)
+    """About what a run writes, by folder. Into its run directory: the weights and Adam's two slots (3x the model;
+    4x with gradient accumulation's sums) in each kept checkpoint and in the backup, the final weights, and the
+    export (docs/reliability.md measures the ratio), less what a resumed run rewrites in place; into TensorBoard's,
+    the per-epoch pictures and text."""
+    with_optimizer = 3 + (train_config.gradient_accumulation_steps > 1)
+    run = model_bytes * (with_optimizer * (train_config.keep_checkpoints + 1) + 1 + 1)
     return {run_folder: max(0, run - rewritten), tensorboard_dir: TENSORBOARD_BYTES_PER_EPOCH * train_config.epochs}
 
 

@@ -37,7 +37,13 @@ def run_recipe(
 ) -> RunDir | None:
     """Trains, evaluates and exports ``recipe`` into a new run directory (``--strategy`` overrides
     ``train.strategy``)."""
-    session = Session(recipe, strategy_name)
+    return run_session(Session(recipe, strategy_name), output_dir, run_name, tensorboard_dir)
+
+
+def run_session(
+    session: Session, output_dir: Path, run_name: str | None, tensorboard_dir: Path | None
+) -> RunDir | None:
+    """`run_recipe` for a session built already (kerasft.sweep prepares its first point's before writing anything)."""
     if session.workers > 1 and run_name is None:
         raise UserError(
             "a multi-worker run needs --run-name NAME (the same on every worker, with the same --output-dir on a "

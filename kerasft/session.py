@@ -18,10 +18,13 @@ import dataclasses
 from functools import cached_property
 from pathlib import Path
 
+from kerasft import batching
+from kerasft import class_weights as weighting
 from kerasft import data as datasets
 from kerasft import model as models
 from kerasft import precision as precisions
 from kerasft import strategy as strategies
+from kerasft.optimization import Optimization
 from kerasft.recipe import Recipe
 
 # A run's parts, in the order they must be built: the strategy before anything sets up TensorFlow's devices, the
@@ -158,6 +161,25 @@ class Session:
         """Sentence pairs (``data.text_pair_column``)."""
         return self.requested.data.text_pair_column is not None
 
+    # --- the training knobs: kerasft.optimization, kerasft.class_weights ---------------------------------------------
+
+    @property
+    def drop_remainder(self) -> bool:
+        return self.precision.device_kind == "TPU"  # TPUs need every batch full
+
+    @cached_property
+    def optimization(self) -> Optimization:
+        """The optimizer's schedule, weight decay and accumulation, resolved for the run's number of batches."""
+        train = self.requested.train
+        plan = batching.Plan(len(self.data.splits["train"]), train.batch_size, drop_remainder=self.drop_remainder)
+        return Optimization.of(train, plan.steps_per_epoch)
+
+    @cached_property
+    def class_weights(self) -> dict[int, float] | None:
+        """Keras' ``class_weight`` for `fit` (train.class_weight), from the train split's labels; None for none."""
+        train_labels = self.data.splits["train"]["label"]
+        return weighting.class_weights_for(self.requested.train.class_weight, train_labels, len(self.label_names))
+
     # --- the model ------------------------------------------------------------------------------------------------
 
     @cached_property
@@ -173,8 +195,6 @@ class Session:
         # resumed run draws what the uninterrupted one would (Keras' default op-level seeds cannot be saved).
         keras.backend.experimental.enable_tf_random_generator()
         keras.utils.set_random_seed(self.requested.train.seed)
-        from kerasft.optimizer import LazyAdam
-
         with self.precision.applied(), self.strategy.scope():
             model = models.build_classifier(self.requested.model.checkpoint, self.label_names, self.multi_label)
             precisions.keep_logits_float32(model)
@@ -182,7 +202,7 @@ class Session:
                 model,
                 self.learning_rate,
                 jit_compile=self.precision.jit_compile,
-                optimizer=LazyAdam if self.requested.train.lazy_adam else None,
+                optimizer=self.optimization.build,
                 threshold=self.epoch_threshold,
             )
         return model
@@ -217,13 +237,15 @@ class Session:
             f"XLA {'on' if manifest['jit_compile'] else 'off'}"
         ]
         notes = [*self.precision.notes, *([self.graph_tokenizer[1]] if self.graph_tokenizer[1] else [])]
+        lines += [f"kerasft: {line}" for line in self.optimization.summary()]
+        lines += [f"kerasft: {line}" for line in weighting.summary(self.class_weights, self.label_names)]
         return "\n".join(lines + [f"kerasft: warning: {note}" for note in notes])
 
     def manifest(self) -> dict:
         """What recipe.json records about how the run ran: strategy, devices, batch split, learning rate, optimizer,
         precision."""
         optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)  # under a LossScaleOptimizer
-        return strategies.describe(self.strategy) | {
+        facts = strategies.describe(self.strategy) | {
             "global_batch": self.requested.train.batch_size,
             "per_replica_batch": self.per_replica_batch,
             "learning_rate": self.learning_rate,
@@ -232,3 +254,4 @@ class Session:
             "jit_compile": self.precision.jit_compile,
             "device_request": strategies.requested_devices(),
         }
+        return facts | self.optimization.manifest() | weighting.manifest(self.class_weights, self.label_names)

@@ -96,7 +96,7 @@ def training_plan(session, start: Position | None = None) -> batching.Plan:
         train.batch_size,
         seed=train.seed,
         epochs=train.epochs,
-        drop_remainder=session.precision.device_kind == "TPU",  # TPUs need every batch full
+        drop_remainder=session.drop_remainder,
         lengths=batching.token_lengths(session.tokenized["train"]),
     )
     return dataclasses.replace(plan, start_epoch=start.epoch, start_step=start.step) if start else plan
@@ -144,6 +144,7 @@ def train(
                     validation_data=validation_ds,
                     epochs=recipe.train.epochs,
                     steps_per_epoch=plan.steps_per_epoch,
+                    class_weight=session.class_weights,  # None unless train.class_weight=balanced
                     callbacks=callbacks,
                     verbose=1 if sys.stdout.isatty() else 2,
                 )  # a live bar on a terminal; one line per epoch in logs

@@ -395,6 +395,67 @@ def test_a_killed_run_with_dropout_resumes_to_the_uninterrupted_runs_weights_and
     assert ours["test"] == pytest.approx(theirs["test"], abs=TOLERANCE)
 
 
+# --- the training knobs across replicas and a kill mid-accumulation ------------------------------------------------
+ACCUMULATE = 3
+KNOBS = [  # every knob that shapes the update: accumulation, a schedule evaluated at the optimizer's step, AdamW
+    f"train.gradient_accumulation_steps={ACCUMULATE}",
+    "train.lr_schedule=linear",
+    "train.warmup_ratio=0.2",
+    "train.weight_decay=0.01",
+    "train.backup_every_steps=4",  # backups after 4 and 8 batches: 1 and 2 batches into an accumulation
+]
+
+
+@pytest.mark.slow
+def test_a_run_killed_mid_accumulation_on_two_replicas_resumes_to_the_single_device_runs_weights(workdir):
+    """The accumulated sums and their count are in the backup: a MirroredStrategy run killed between two optimizer
+    steps resumes, and ends with the weights of an uninterrupted single-device run; the learning rate TensorBoard
+    shows is the schedule's at every optimizer step, across the restart."""
+    import tensorflow as tf
+
+    from kerasft.optimization import Optimization
+
+    common = ("run", "tiny.py", *DATA, *KNOBS, "--output-dir", "knob-runs", "--tensorboard-dir", "knob-tb")
+    whole = Background(workdir, "knobs-whole", *common, "--strategy", "default", "--run-name", "whole")
+    killed = Background(workdir, "knobs-killed", *common, "--devices", "cpu:2", "--run-name", "killed")
+    run_dir = workdir / "knob-runs" / "killed"
+    state = run_dir / "backup" / "chief" / "checkpoint"
+    wait_for(lambda: state.is_file() and "ckpt-" in state.read_text(), 150, "the first backup", killed)
+    killed.process.send_signal(signal.SIGKILL)
+    killed.process.wait(timeout=30)
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(run_dir / "backup" / "chief")))
+    pending = [name for name in reader.get_variable_to_shape_map() if "accumulated_batches" in name]
+    assert pending and int(reader.get_tensor(pending[0])) in (1, 2)  # killed between two optimizer steps
+    assert whole.wait(timeout=240) == 0, whole.stderr[-3000:]
+
+    resumed = kerasft("run", "--resume", run_dir, "--devices", "cpu:2", cwd=workdir, timeout=240)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    batches = EPOCHS * STEPS_PER_EPOCH
+    for folder in (run_dir, workdir / "knob-runs" / "whole"):
+        metrics = json.loads((folder / "metrics.json").read_text())
+        assert metrics["training"]["steps"] == batches // ACCUMULATE  # optimizer steps, not batches
+    (resumption,) = json.loads((run_dir / "metrics.json").read_text())["training"]["resumed_at"]
+    assert 0 < resumption["optimizer_step"] < batches // ACCUMULATE
+    run_info = json.loads((run_dir / "recipe.json").read_text())["run"]
+    assert (run_info["replicas"], run_info["optimizer"], run_info["effective_batch"]) == (
+        2,
+        "AdamW",
+        BATCH * ACCUMULATE,
+    )
+    assert (run_info["optimizer_steps"], run_info["warmup_steps"]) == (batches // ACCUMULATE, 3)
+    assert largest_difference(final_weights(run_dir), final_weights(workdir / "knob-runs" / "whole")) < TOLERANCE
+
+    from test_monitoring import read_events
+
+    schedule = Optimization(schedule="linear", warmup_steps=3, optimizer_steps=batches // ACCUMULATE).learning_rate(
+        1e-3
+    )
+    rates = read_events(workdir / "knob-tb" / "killed" / "train")["step_learning_rate"]  # both processes' events
+    assert {step for step, _ in rates} == set(range(1, batches // ACCUMULATE + 1))  # one point per optimizer step
+    for step, rate in rates:
+        assert rate == pytest.approx(float(schedule(step - 1)), abs=1e-9), step  # the rate step `step` used
+
+
 @pytest.mark.slow
 def test_ctrl_c_saves_the_training_state_and_prints_the_resume_command(workdir):
     from kerasft.resume import TrainingState

@@ -118,6 +118,11 @@ def test_threshold_outside_zero_one_is_refused(text):
         apply_overrides(load_recipe_for_test(), [f"train.threshold={text}"])
 
 
+def test_class_weights_are_refused_for_multi_label_runs():
+    with pytest.raises(UserError, match="train.class_weight=balanced weights the classes of single-label runs"):
+        apply_overrides(load_recipe_for_test(), ["train.class_weight=balanced"])
+
+
 def load_recipe_for_test():
     from conftest import REPO
 

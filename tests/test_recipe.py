@@ -75,6 +75,13 @@ def test_unknown_key_is_refused_naming_the_valid_keys():
         ("train.epochs", "KEY=VALUE"),
         ("train.epochs=0", "greater than 0"),
         ("data.validation_fraction=1.5", "between 0 and 1"),
+        ("train.warmup_ratio=-0.1", "train.warmup_ratio must be between 0 and 1"),
+        ("train.warmup_ratio=1.5", "train.warmup_ratio must be between 0 and 1"),
+        ("train.warmup_steps=-2", "train.warmup_steps must be 0 or more"),
+        ("train.gradient_accumulation_steps=0", "train.gradient_accumulation_steps must be 1 .* or more, got 0"),
+        ("train.weight_decay=-0.01", "train.weight_decay must be 0 or more"),
+        ("train.class_weight=inverse", "train.class_weight must be one of none, balanced"),
+        ("train.lr_schedule=step", "train.lr_schedule must be one of constant, linear, cosine"),
     ],
 )
 def test_bad_values_are_refused(override, expected):
@@ -134,3 +141,21 @@ def test_broken_recipe_files_are_refused(tmp_path, source, expected):
         path.write_text(source)
     with pytest.raises(UserError, match=expected.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
         load_recipe(path)
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (["train.warmup_ratio=0.1", "train.warmup_steps=10"], "both set the warmup; set one of them"),
+        (["train.lazy_adam=true", "train.gradient_accumulation_steps=2"], "train.lazy_adam=true cannot accumulate"),
+    ],
+)
+def test_contradictory_training_knobs_are_refused(overrides, expected):
+    with pytest.raises(UserError, match=expected):
+        apply_overrides(load_recipe(REPO / "recipes" / "emotion.py"), overrides)
+
+
+def test_the_training_knobs_default_to_todays_training():
+    train = load_recipe(REPO / "recipes" / "emotion.py").train
+    assert (train.class_weight, train.lr_schedule, train.warmup_ratio, train.warmup_steps) == ("none", "constant", 0, 0)
+    assert (train.weight_decay, train.gradient_accumulation_steps) == (0.0, 1)
