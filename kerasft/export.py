@@ -198,22 +198,39 @@ class TextClassifierModule(tf.Module):
         attended position: its length when right-padded, as the in-graph tokenizer pads; with a
         client's left padding it is the full width, which saves nothing but cuts no attended token.
         The order is kerasft.batching.Plan's without shuffling: by extent, descending, ties in input order.
+        A batch of at most CHUNK rows runs as it is, cut to its longest row.
         """
         rows, width = tf.shape(input_ids)[0], tf.shape(input_ids)[1]
         extent = tf.reduce_max(tf.where(attention_mask != 0, tf.range(1, width + 1)[tf.newaxis, :], 0), axis=1)
-        order = tf.argsort(-extent, stable=True)
         given = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
-        ordered = {name: tf.gather(tensor, order) for name, tensor in given.items() if tensor is not None}
+        given = {name: tensor for name, tensor in given.items() if tensor is not None}
+        # A batch that fits in one chunk is that chunk: sorting it and looping over one chunk would change nothing
+        # but cost their ops on every call, which is most of the time of a single short text.
+        return tf.cond(
+            rows <= CHUNK,
+            lambda: self.chunk_logits(given, tf.reduce_max(extent)),
+            lambda: self.sorted_chunk_logits(given, extent),
+        )
+
+    def chunk_logits(self, given: dict, width):
+        """The model's float32 logits for the ``given`` inputs' rows cut to ``width`` tokens (at least one)."""
+        width = tf.maximum(width, 1)
+        inputs = {name: tensor[:, :width] for name, tensor in given.items()}
+        return tf.cast(self.model({name: inputs[name] for name in self.input_names}, training=False).logits, tf.float32)
+
+    def sorted_chunk_logits(self, given: dict, extent):
+        rows = tf.shape(given["input_ids"])[0]
+        order = tf.argsort(-extent, stable=True)
+        ordered = {name: tf.gather(tensor, order) for name, tensor in given.items()}
         extent = tf.gather(extent, order)
         num_labels = self.model.config.num_labels
 
         def run_chunk(index, logits):
             start = index * CHUNK
             end = tf.minimum(start + CHUNK, rows)
-            chunk_width = tf.maximum(extent[start], 1)  # extent is descending: the chunk's first row is its longest
-            inputs = {name: tensor[start:end, :chunk_width] for name, tensor in ordered.items()}
-            chunk_logits = self.model({name: inputs[name] for name in self.input_names}, training=False).logits
-            return index + 1, logits.write(index, tf.cast(chunk_logits, tf.float32))
+            # extent is descending: the chunk's first row is its longest
+            chunk = self.chunk_logits({name: tensor[start:end] for name, tensor in ordered.items()}, extent[start])
+            return index + 1, logits.write(index, chunk)
 
         chunks = (rows + CHUNK - 1) // CHUNK
         empty = tf.TensorArray(
