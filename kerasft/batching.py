@@ -157,6 +157,9 @@ class PadToLongest:
 
         collate = PadToLongest(tokenizer)
         batch = collate([{"input_ids": [101, 7, 102], "attention_mask": [1, 1, 1], "label": 2}, ...])
+
+    Every input the tokenizer returns is padded, ``token_type_ids`` included (a pair's second text is
+    segment 1). Labels come out as int64 class ids, or float32 multi-hot rows for multi-label data.
     """
 
     def __init__(self, tokenizer, pad_to_multiple_of: int = PAD_MULTIPLE, pad_to_length: int | None = None):
@@ -200,8 +203,11 @@ class PadToLongest:
                 else:
                     padded[row, :length] = example[name]
             batch[name] = padded
-        if LABEL in examples[0]:
-            batch[LABEL] = np.array([example[LABEL] for example in examples], dtype=np.int64)
+        if LABEL in examples[0]:  # class ids, or (multi-label) float multi-hot rows for binary cross-entropy
+            multi_hot = isinstance(examples[0][LABEL], (list, np.ndarray))
+            batch[LABEL] = np.array(
+                [example[LABEL] for example in examples], dtype=np.float32 if multi_hot else np.int64
+            )
         return batch
 
 

@@ -197,7 +197,7 @@ def run_summary(run_dir) -> str:
     how = f"best {metrics['early_stopping']['metric']}" if metrics.get("early_stopping") else "the last"
     rows = (
         [("run directory", run_dir.path)]
-        + [(name, run_dir / name) for name in RunDir.RESULTS]
+        + [(name, run_dir / name) for name in RunDir.RESULTS if (run_dir / name).exists()]
         + [
             ("kept epoch", f"{metrics['best_epoch']} ({how}): the weights evaluated and exported"),
             ("export", metrics["export"]["path"]),
@@ -205,14 +205,25 @@ def run_summary(run_dir) -> str:
         ]
     )
     width = max(len(label) for label, _ in rows) + 1
-    lines = [
-        f"\nkerasft: test accuracy {test['accuracy']:.4f}, macro F1 {test['macro_f1']:.4f}, "
-        f"weighted F1 {test['weighted_f1']:.4f} on {test['examples']} examples"
-    ]
+    lines = [f"\nkerasft: {test_figures(test)}"]
     lines += [f"  {label:<{width}} {value}" for label, value in rows]
     if "note" in metrics["export"]:
         lines.append(f"  note: {metrics['export']['note']}")
     return "\n".join(lines)
+
+
+def test_figures(test: dict) -> str:
+    """The test figures in one line: accuracy and F1; for multi-label runs micro/macro/samples F1 and subset
+    accuracy."""
+    if "micro_f1" in test:
+        return (
+            f"test micro F1 {test['micro_f1']:.4f}, macro F1 {test['macro_f1']:.4f}, samples F1 "
+            f"{test['samples_f1']:.4f}, subset accuracy {test['subset_accuracy']:.4f} on {test['examples']} examples"
+        )
+    return (
+        f"test accuracy {test['accuracy']:.4f}, macro F1 {test['macro_f1']:.4f}, "
+        f"weighted F1 {test['weighted_f1']:.4f} on {test['examples']} examples"
+    )
 
 
 @main.command()
@@ -289,25 +300,89 @@ def export(run_dir, checkpoint):
 @main.command()
 @click.argument("export_dir", type=click.Path(path_type=Path))
 @click.argument("texts", nargs=-1)
-@click.option("--file", "text_file", type=click.Path(path_type=Path), help="Read texts from FILE, one per line.")
+@click.option(
+    "--pair",
+    "pairs",
+    multiple=True,
+    help="Pair models: the second text of a pair, one --pair for each TEXT, in order.",
+)
+@click.option(
+    "--file",
+    "text_file",
+    type=click.Path(path_type=Path),
+    help="Read texts from FILE, one per line (pair models: text<TAB>text_pair, read literally).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list like a Hugging Face pipeline's output.")
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
 @user_errors
-def predict(export_dir, texts, text_file, as_json, batch_size):
-    """Classify TEXTS (or --file) with the SavedModel in EXPORT_DIR."""
+def predict(export_dir, texts, pairs, text_file, as_json, batch_size):
+    """Classify TEXTS (or --file) with the SavedModel in EXPORT_DIR.
+
+    Prints label<TAB>score per text; for multi-label models every label above its threshold with its
+    score (label<TAB>score<TAB>label<TAB>score...; an empty line for none).
+    """
+    from kerasft.serve import load_text_signature, read_pair_lines, takes_pairs
     from kerasft.serve import predict as predict_texts
 
-    texts = list(texts)
+    texts, pairs = list(texts), list(pairs) if pairs else None
+    signature = load_text_signature(export_dir)
     if text_file is not None:
-        texts += read_lines(text_file)
+        lines = read_lines(text_file)
+        if takes_pairs(signature):
+            more_texts, more_pairs = read_pair_lines(lines, text_file)
+            texts, pairs = texts + more_texts, (pairs or []) + more_pairs
+        else:
+            texts += lines
     if not texts:
         raise UserError("no texts: pass them as arguments or with --file FILE")
-    results = predict_texts(export_dir, texts, batch_size=batch_size)
+    results = predict_texts(export_dir, texts, batch_size=batch_size, pairs=pairs)
     if as_json:
         click.echo(json.dumps(results, ensure_ascii=False))
-    else:
-        for result in results:
-            click.echo(f"{result['label']}\t{result['score']:.4f}")
+        return
+    for result in results:
+        chosen = result["labels"] if "labels" in result else [result]
+        click.echo("\t".join(f"{item['label']}\t{item['score']:.4f}" for item in chosen))
+
+
+@main.command()
+@click.argument("export_dir", metavar="EXPORT", type=click.Path(path_type=Path))
+@click.option("--data", "data_file", required=True, help="A labelled file: .csv, .tsv, .json, .jsonl, .parquet, .txt.")
+@click.option("--sep", help="Field separator (.txt files need it; overrides that of .csv/.tsv).")
+@click.option("--columns", help="Column names for a file without a header line, e.g. text,label.")
+@click.option("--quoting", type=click.Choice(["csv", "none"]), default="csv", show_default=True)
+@click.option("--text-column", default="text", show_default=True)
+@click.option("--text-pair-column", help="Pair models: the second text's column (default: text_pair).")
+@click.option("--label-column", default="label", show_default=True)
+@click.option("--label-sep", default=",", show_default=True, help="Multi-label models: separates a cell's labels.")
+@click.option(
+    "--output-dir",
+    default="runs",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="The results go in a new folder <dir>/evaluate-<model>-<timestamp>/.",
+)
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@user_errors
+def evaluate(export_dir, data_file, sep, columns, quoting, text_column, text_pair_column, label_column, label_sep,
+             output_dir, batch_size):  # fmt: skip
+    """Score the SavedModel EXPORT on new labelled data, through its own signature: the report, picture,
+    predictions.csv and metrics.json a run writes."""
+    from kerasft.evaluate import evaluate_export
+    from kerasft.recipe import DataConfig
+
+    options = DataConfig(
+        train=data_file,
+        sep=sep,
+        columns=[name.strip() for name in columns.split(",")] if columns else None,
+        quoting=quoting,
+        text_column=text_column,
+        text_pair_column=text_pair_column,
+        label_column=label_column,
+        label_sep=label_sep,
+    )
+    folder, figures = evaluate_export(export_dir, data_file, options, output_dir, batch_size)
+    click.echo(f"kerasft: {test_figures(figures)}")
+    click.echo(f"  results in {folder.path}")
 
 
 @main.command()

@@ -1,12 +1,14 @@
 """Data: load the splits with `datasets`, map labels to ids and keep their names, tokenize.
 
-Every split comes out with two canonical columns, ``text`` (str) and ``label``
-(a ``ClassLabel`` whose names come from the training split), whatever the
-source called them; kerasft.batching then turns them into tf.data pipelines
+Every split comes out with canonical columns, whatever the source called them: ``text`` (str),
+``text_pair`` (str, for sentence pairs: ``data.text_pair_column``) and ``label``: a ``ClassLabel``
+whose names come from the training split or ``data.label_names``, or, with ``data.multi_label``,
+a float32 multi-hot list of ``len(label_names)`` (a cell ``"joy,love"``, a list in json/parquet,
+or an empty cell for none of the labels). kerasft.batching then turns them into tf.data pipelines
 with `Dataset.to_tf_dataset`::
 
-    data = load_splits(recipe.data, seed=42)      # data.splits, data.label_names, data.dropped
-    tokenized = tokenize(data.splits, tokenizer, max_length=128)
+    data = load_splits(recipe.data, seed=42)      # data.splits, data.label_names, data.dropped, data.multi_label
+    tokenized = tokenize(data.splits, tokenizer, max_length=128)  # pairs through the checkpoint's pair template
 
 Both stages say what they did in one line each (rows, seconds, whether `datasets`' on-disk cache
 served them), with `datasets`' progress bars while they run when stderr is a terminal. `datasets`
@@ -25,6 +27,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import io
 import os
 import sys
 import time
@@ -32,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
-from datasets import ClassLabel, DatasetDict
+from datasets import ClassLabel, DatasetDict, List, Value
 
 from kerasft.errors import UserError
 from kerasft.hub import require_hub
@@ -41,7 +44,7 @@ datasets.disable_progress_bars()  # per-split bars for every map and filter drow
 PARALLEL_ROWS = 50_000  # a split this large is tokenized by one process per core; smaller, processes cost more
 
 SPLITS = ("train", "validation", "test")
-TEXT, LABEL = "text", "label"
+TEXT, TEXT_PAIR, LABEL = "text", "text_pair", "label"
 
 # File suffix -> (datasets builder, builder options).
 FORMATS = {
@@ -54,13 +57,26 @@ FORMATS = {
 }
 
 
+@dataclass(frozen=True)
+class NamesFrom:
+    """Where given label names come from, as an error message names it, and how to fix a label they lack."""
+
+    where: str = "data.label_names"
+    fix: str = "fix the data or data.label_names"
+
+
+EXPORT_NAMES = NamesFrom("the export's labels", "fix the data, or evaluate an export trained with that label")
+
+
 @dataclass
 class Data:
     """The splits a run trains, validates and tests on, and the names of their label ids."""
 
-    splits: DatasetDict  # train, validation, test: columns text (str) and label (ClassLabel)
+    splits: DatasetDict  # train, validation, test: text (str), text_pair (str, pairs), label (ClassLabel or multi-hot)
     label_names: list[str]
     dropped: dict[str, int] = field(default_factory=dict)  # empty or missing texts dropped from each split as loaded
+    multi_label: bool = False  # label is a float32 multi-hot list of len(label_names)
+    pairs: bool = False  # a text_pair column: sentence pairs
 
 
 def load_splits(data, seed: int) -> Data:
@@ -73,11 +89,15 @@ def load_splits(data, seed: int) -> Data:
     splits = DatasetDict({name: _canonical_columns(split, name, data) for name, split in raw.items()})
     splits = DatasetDict(
         {
-            name: _drop_empty_texts(split, name, dropped, refuse=data.empty_texts == "error")
+            name: _drop_empty_texts(_refuse_empty_pairs(split, name), name, dropped, refuse=data.empty_texts == "error")
             for name, split in splits.items()
         }
     )
-    splits, label_names = encode_labels(splits)
+    names = read_label_names(data.label_names)
+    if data.multi_label:
+        splits, label_names = encode_multi_labels(splits, data.label_sep, names)
+    else:
+        splits, label_names = encode_labels(splits, names)
     splits = _carve_missing_splits(splits, data, seed)
     for name, count in (
         ("train", data.train_samples),
@@ -86,7 +106,41 @@ def load_splits(data, seed: int) -> Data:
     ):
         if count is not None and count < len(splits[name]):
             splits[name] = splits[name].shuffle(seed=seed).select(range(count))
-    return Data(splits, label_names, dropped)
+    return Data(splits, label_names, dropped, multi_label=data.multi_label, pairs=data.text_pair_column is not None)
+
+
+def load_labelled(path: str, data, label_names: list[str], multi_label: bool) -> datasets.Dataset:
+    """One labelled file with the canonical columns and ``label_names``' ids (`kerasft evaluate` on an export)."""
+    split = _canonical_columns(load_file(path, data.sep, data.columns, data.quoting), "data", data)
+    splits = DatasetDict({"data": _drop_empty_texts(_refuse_empty_pairs(split, "data"), "data")})
+    if multi_label:
+        return encode_multi_labels(splits, data.label_sep, label_names, first="data", names_from=EXPORT_NAMES)[0][
+            "data"
+        ]
+    return encode_labels(splits, label_names, first="data", names_from=EXPORT_NAMES)[0]["data"]
+
+
+def read_label_names(value: list[str] | None) -> list[str] | None:
+    """``data.label_names``: names as given (``a,b,c``), or read from a file of one name a line, in id order."""
+    if not value:
+        return None
+    if len(value) == 1 and Path(value[0]).expanduser().is_file():
+        file = Path(value[0]).expanduser()
+        names = [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        where = f"data.label_names file {file}"
+    else:
+        names, where = list(value), "data.label_names"
+    if len(names) < 2:
+        raise UserError(
+            f"{where} has {len(names)} name(s); give at least two, as a,b,c or a file with one name a line "
+            f"(a file {value[0]!r} was not found)"
+            if len(value) == 1
+            else f"{where} has fewer than two names"
+        )
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise UserError(f"{where} repeats {', '.join(map(repr, repeated))}; each id needs a name of its own")
+    return names
 
 
 def _sources(data) -> str:
@@ -97,7 +151,7 @@ def _sources(data) -> str:
 def _load_raw(data) -> dict[str, datasets.Dataset]:
     local = {name: getattr(data, name) for name in SPLITS if getattr(data, name)}
     if local:
-        loaded = {name: load_file(path, data.sep, data.columns) for name, path in local.items()}
+        loaded = {name: load_file(path, data.sep, data.columns, data.quoting) for name, path in local.items()}
         if "train" not in loaded:
             raise UserError("data.validation/data.test are set but data.train is not: set data.train=<file>")
         return loaded
@@ -116,8 +170,13 @@ def _load_raw(data) -> dict[str, datasets.Dataset]:
     return {name: split for name, split in loaded.items() if name not in unknown}
 
 
-def load_file(path: str, sep: str | None = None, columns: list[str] | None = None) -> datasets.Dataset:
-    """Loads one local data file through `datasets.load_dataset`, choosing the builder by suffix."""
+def load_file(
+    path: str, sep: str | None = None, columns: list[str] | None = None, quoting: str = "csv"
+) -> datasets.Dataset:
+    """Loads one local data file through `datasets.load_dataset`, choosing the builder by suffix.
+
+    ``quoting="none"`` reads a .csv/.tsv's quotes as ordinary characters (.txt files always do).
+    """
     file = Path(path)
     if not file.is_file():
         raise UserError(f"data file not found: {file} (check the path, or the recipe's data.train/validation/test)")
@@ -134,6 +193,8 @@ def load_file(path: str, sep: str | None = None, columns: list[str] | None = Non
                     "data.columns=text,label)"
                 )
             _check_delimited_lines(file, sep, len(columns))
+        elif quoting == "none":
+            options["quoting"] = csv.QUOTE_NONE
         if sep:
             options["sep"] = sep
         if columns:
@@ -143,6 +204,8 @@ def load_file(path: str, sep: str | None = None, columns: list[str] | None = Non
         raise UserError(f"data file {file} is empty")
     if suffix != ".parquet":
         _check_utf8(file)
+    if builder == "csv" and suffix != ".txt" and quoting == "csv":
+        _check_quoting(file, sep or options.get("sep", ","))
     verbosity = datasets.logging.get_verbosity()
     datasets.logging.set_verbosity(
         datasets.logging.CRITICAL
@@ -192,28 +255,68 @@ def _check_delimited_lines(file: Path, sep: str, fields: int) -> None:
                 )
 
 
+def _check_quoting(file: Path, sep: str) -> None:
+    """Refuses a .csv/.tsv whose quotes join (or split) lines where reading them literally gives one row per line.
+
+    GLUE's .tsv files have texts such as ``"Fuck" he said`` with no enclosing quotes: read as CSV, such a
+    quote opens a field that runs on to the next quote, rows later, and rows silently disappear.
+    """
+    text = file.read_text(encoding="utf-8")
+    if '"' not in text:
+        return
+    lines = [line for line in text.splitlines() if line.strip()]
+    records = sum(1 for record in csv.reader(io.StringIO(text), delimiter=sep) if any(cell.strip() for cell in record))
+    widths = {line.count(sep) for line in lines}
+    if records != len(lines) and len(widths) == 1:  # read literally, every line is one row of the same width
+        raise UserError(
+            f"data file {file}: {len(lines)} lines but {records} rows when quotes enclose fields (a text starting "
+            "with a quote runs on to the next quote); if quotes are ordinary characters in this file, as in GLUE's "
+            ".tsv files, set data.quoting=none"
+        )
+
+
+ROLES = (("text", "text_column", TEXT), ("text pair", "text_pair_column", TEXT_PAIR), ("label", "label_column", LABEL))
+
+
 def _canonical_columns(split: datasets.Dataset, name: str, data) -> datasets.Dataset:
-    for role, column in (("text", data.text_column), ("label", data.label_column)):
+    roles = [(role, getattr(data, key), key, canonical) for role, key, canonical in ROLES if getattr(data, key, None)]
+    for role, column, key, _ in roles:
         if column not in split.column_names:
             raise UserError(
                 f"{name} split has no {role} column {column!r} (columns: {', '.join(split.column_names)}); "
-                f"set data.{role}_column=<name>, or data.columns=... for files without a header"
+                f"set data.{key}=<name>, or data.columns=... for files without a header"
             )
-    split = split.select_columns([data.text_column, data.label_column])
-    renames = {old: new for old, new in ((data.text_column, TEXT), (data.label_column, LABEL)) if old != new}
+    split = split.select_columns([column for _, column, _, _ in roles])
+    renames = {column: canonical for _, column, _, canonical in roles if column != canonical}
     split = split.rename_columns(renames) if renames else split
-    for role, column, original in (("text", TEXT, data.text_column), ("label", LABEL, data.label_column)):
+    for role, original, key, column in roles:
         feature = split.features[column]
-        if not isinstance(feature, (ClassLabel, datasets.Value)):  # a list, an object, an image...
+        labels_in_lists = column == LABEL and getattr(data, "multi_label", False) and isinstance(feature, List)
+        if not isinstance(feature, (ClassLabel, datasets.Value)) and not labels_in_lists:  # an object, an image...
             example = next((value for value in split[column] if value is not None), None)
             raise UserError(
                 f"the {name} split's {role} column {original!r} holds {type(example).__name__} values (e.g. "
                 f"{str(example)[:60]!r}), "
-                f"not single {'texts' if role == 'text' else 'labels'}; point data.{role}_column at a column of plain "
-                f"{'strings' if role == 'text' else 'strings or integers'}"
+                f"not single {'labels' if role == 'label' else 'texts'}; point data.{key} at a column of plain "
+                f"{'strings or integers' if role == 'label' else 'strings'}"
+                + (", or set data.multi_label=true for lists of labels" if role == "label" else "")
             )
-    if split.features[TEXT].dtype != "string":  # numbers read from a CSV column are texts too: "42" is a review
-        split = split.cast_column(TEXT, datasets.Value("string"))
+    for column in (TEXT, TEXT_PAIR):  # numbers read from a CSV column are texts too: "42" is a review
+        if column in split.column_names and split.features[column].dtype != "string":
+            split = split.cast_column(column, datasets.Value("string"))
+    return split
+
+
+def _refuse_empty_pairs(split: datasets.Dataset, name: str) -> datasets.Dataset:
+    """A pair with an empty or missing second text is refused: there is no pair to classify."""
+    if TEXT_PAIR not in split.column_names:
+        return split
+    empty = [number for number, text in enumerate(split[TEXT_PAIR], start=1) if not (text and text.strip())]
+    if empty:
+        raise UserError(
+            f"the {name} split has {len(empty)} empty or missing pair texts (data.text_pair_column; the first in data "
+            f"row {empty[0]}); a pair needs both texts: fill them in or remove those rows"
+        )
     return split
 
 
@@ -244,17 +347,22 @@ def _drop_empty_texts(
     return kept
 
 
-def encode_labels(splits: DatasetDict) -> tuple[DatasetDict, list[str]]:
-    """Makes ``label`` a ClassLabel in every split, with the names found in train in a stable order.
+def encode_labels(
+    splits: DatasetDict, label_names: list[str] | None = None, first: str = "train", names_from: NamesFrom = NamesFrom()
+) -> tuple[DatasetDict, list[str]]:
+    """Makes ``label`` a ClassLabel in every split, with the names found in ``first`` (train) in a stable order.
 
     String labels are sorted (``["anger", "fear", "joy", ...]``); integer labels keep their ids
-    (names ``"0"``, ``"1"``, ...); a ClassLabel from the hub keeps its own names.
+    (names ``"0"``, ``"1"``, ...); a ClassLabel from the hub keeps its own names. ``label_names``
+    (``data.label_names``) names the ids instead: a label is one of them, or an id into them.
     """
-    feature = splits["train"].features[LABEL]
-    if isinstance(feature, ClassLabel):
+    feature = splits[first].features[LABEL]
+    if label_names:
+        names = list(label_names)
+    elif isinstance(feature, ClassLabel):
         names = list(feature.names)
     else:
-        values = _label_values(splits["train"], "train")
+        values = _label_values(splits[first], first)
         if all(isinstance(value, str) for value in values):
             names = sorted(values)
         elif all(isinstance(value, int) and value >= 0 for value in values):
@@ -272,22 +380,123 @@ def encode_labels(splits: DatasetDict) -> tuple[DatasetDict, list[str]]:
     for name, split in splits.items():
         feature = split.features[LABEL]
         if feature != target:
-            to_name = feature.int2str if isinstance(feature, ClassLabel) else str
-            unseen = sorted({to_name(value) for value in _label_values(split, name)} - set(names))
-            if unseen:
+            values = _label_values(split, name)
+            if isinstance(feature, ClassLabel) and not label_names:
+                values = {feature.int2str(value) for value in values}
+            unseen = sorted(str(value) for value in values if str(value) not in index)
+            if unseen and not label_names:
                 raise UserError(
-                    f"the {name} split has labels not seen in train: {', '.join(map(repr, unseen[:5]))}; fix the data "
-                    "or add examples of them to train"
+                    f"the {name} split has labels not seen in {first}: {', '.join(map(repr, unseen[:5]))}; fix the "
+                    f"data or add examples of them to {first}"
                 )
+            to_id = {
+                value: _label_id(value, index, names, name, bool(label_names), first, names_from) for value in values
+            }
             features = split.features.copy()
             features[LABEL] = target
+            convert = feature.int2str if isinstance(feature, ClassLabel) and not label_names else (lambda value: value)
             split = split.map(
-                lambda batch, to_name=to_name: {LABEL: [index[to_name(value)] for value in batch[LABEL]]},
+                lambda batch, convert=convert, to_id=to_id: {LABEL: [to_id[convert(value)] for value in batch[LABEL]]},
                 batched=True,
                 features=features,
             )
         encoded[name] = split
     return DatasetDict(encoded), names
+
+
+def encode_multi_labels(
+    splits: DatasetDict,
+    label_sep: str = ",",
+    label_names: list[str] | None = None,
+    first: str = "train",
+    names_from: NamesFrom = NamesFrom(),
+) -> tuple[DatasetDict, list[str]]:
+    """Makes ``label`` a float32 multi-hot list in every split: ``"joy,love"`` -> ``[0, 1, 1, 0]`` for
+    names ``[anger, joy, love, sadness]``.
+
+    A cell holds labels separated by ``label_sep`` (or is a list, in json/jsonl/parquet); an empty
+    cell means none of the labels. Names, when ``label_names`` does not give them: a hub
+    ``Sequence(ClassLabel)``'s, ``"0"``..``"n"`` for integer ids, else the labels found in
+    ``first`` (train), sorted.
+    """
+    cells = {name: _label_cells(split, label_sep) for name, split in splits.items()}
+    feature = splits[first].features[LABEL]
+    inner = getattr(feature, "feature", feature)
+    if label_names:
+        names = list(label_names)
+    elif isinstance(inner, ClassLabel):
+        names = list(inner.names)
+    else:
+        found = {label for row in cells[first] for label in row}
+        if not found:
+            raise UserError(f"the {first} split has no labels at all: every label cell is empty")
+        if all(_is_id(label) for label in found):
+            names = [str(index) for index in range(max(int(label) for label in found) + 1)]
+        else:
+            names = sorted(str(label) for label in found)
+    if len(names) < 2:
+        raise UserError(f"the train split has a single label ({names[0]!r}); a classifier needs at least two")
+    index = {label: number for number, label in enumerate(names)}
+    target = List(Value("float32"), length=len(names))
+    encoded = {}
+    for name, split in splits.items():
+        inner = getattr(split.features[LABEL], "feature", split.features[LABEL])
+        hot = []
+        for row in cells[name]:
+            vector = [0.0] * len(names)
+            for label in row:
+                if isinstance(inner, ClassLabel) and not label_names:
+                    label = inner.int2str(label)
+                vector[_label_id(label, index, names, name, bool(label_names), first, names_from)] = 1.0
+            hot.append(vector)
+        encoded[name] = split.remove_columns(LABEL).add_column(LABEL, hot, feature=target)
+    return DatasetDict(encoded), names
+
+
+def _label_cells(split: datasets.Dataset, label_sep: str) -> list[list]:
+    """Each row's labels: a list (json, parquet, the hub) as it is; a text cell split at ``label_sep``; a number
+    alone."""
+    rows = []
+    for value in split[LABEL]:
+        if value is None:
+            rows.append([])
+        elif isinstance(value, list):
+            rows.append([item.strip() if isinstance(item, str) else item for item in value if item not in (None, "")])
+        elif isinstance(value, str):
+            rows.append([item.strip() for item in value.split(label_sep) if item.strip()])
+        else:
+            rows.append([value])
+    return rows
+
+
+def _is_id(label) -> bool:
+    return (isinstance(label, int) and not isinstance(label, bool) and label >= 0) or (
+        isinstance(label, str) and label.isdigit()
+    )
+
+
+def _label_id(
+    label, index: dict, names: list[str], split: str, given: bool, first: str = "train", names_from=NamesFrom()
+) -> int:
+    """The id of one label: its name's position, or (``given`` names, or integer labels) an id into the names."""
+    key = label if isinstance(label, str) else str(label)
+    if key in index:
+        return index[key]
+    if given and _is_id(label) and int(key) < len(names):
+        return int(key)
+    if given and _is_id(label):
+        raise UserError(
+            f"the {split} split has label id {int(key)}, out of range for the {len(names)} names of "
+            f"{names_from.where} (ids 0 to {len(names) - 1}); {names_from.fix}"
+        )
+    if given:
+        raise UserError(
+            f"the {split} split has label {key!r}, which is not in {names_from.where} ({', '.join(names[:5])}"
+            f"{', ...' if len(names) > 5 else ''}); {names_from.fix}"
+        )
+    raise UserError(
+        f"the {split} split has labels not seen in {first}: {key!r}; fix the data or add examples of them to {first}"
+    )
 
 
 def _label_values(split: datasets.Dataset, name: str) -> set:
@@ -303,6 +512,8 @@ def _carve_missing_splits(splits: DatasetDict, data, seed: int) -> DatasetDict:
         if name in splits:
             continue
         try:
+            if not isinstance(splits["train"].features[LABEL], ClassLabel):  # multi-hot: no class to stratify by
+                raise ValueError("not stratifiable")
             parts = splits["train"].train_test_split(test_size=fraction, seed=seed, stratify_by_column=LABEL)
         except ValueError:  # a class too small to stratify: fall back to a plain seeded split
             parts = splits["train"].train_test_split(test_size=fraction, seed=seed)
@@ -321,13 +532,17 @@ def resolve_max_length(tokenizer, config, requested: int | None) -> int:
 
 def tokenize(splits, tokenizer, max_length: int, log: bool = False):
     """Adds the tokenizer's inputs to every split (a DatasetDict or one Dataset): truncated, not padded (batches pad
-    themselves). Large splits are tokenized by one process per core; with ``log``, one line says how it went."""
+    themselves). Large splits are tokenized by one process per core; with ``log``, one line says how it went.
+
+    Pairs (a ``text_pair`` column) go through the checkpoint's pair template with ``longest_first``
+    truncation, Hugging Face's default for pairs, which the export's in-graph tokenizer replays.
+    """
     started = time.time()
     rows = sum(map(len, splits.values())) if isinstance(splits, DatasetDict) else len(splits)
     processes = tokenizing_processes(max(map(len, splits.values())) if isinstance(splits, DatasetDict) else rows)
     with progress_bars() if log else contextlib.nullcontext():
         tokenized = splits.map(
-            lambda batch: tokenizer(batch[TEXT], truncation=True, max_length=max_length),
+            lambda batch: tokenizer(batch[TEXT], batch.get(TEXT_PAIR), truncation=True, max_length=max_length),
             batched=True,
             num_proc=processes,
             desc="tokenizing",

@@ -19,6 +19,7 @@ from kerasft.errors import UserError
 from kerasft.hub import require_hub
 
 HUB_FIX = "point model.checkpoint at a local folder with config.json, tokenizer files and weights"
+MULTI_LABEL = "multi_label_classification"  # transformers' problem_type: sigmoid outputs, binary cross-entropy
 
 
 def is_local(checkpoint: str) -> bool:
@@ -68,8 +69,9 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[0] if lines else ''}"
 
 
-def build_classifier(checkpoint: str, label_names: list[str]):
-    """A sequence classifier with a fresh head for ``label_names``, its names in ``id2label``/``label2id``.
+def build_classifier(checkpoint: str, label_names: list[str], multi_label: bool = False):
+    """A sequence classifier with a fresh head for ``label_names``, its names in ``id2label``/``label2id``;
+    ``multi_label``: ``problem_type="multi_label_classification"`` in its config.
 
     A local PyTorch-format ``model.safetensors`` is converted here, because
     `from_pretrained` of one into a TF class fails in transformers 4.57.
@@ -83,6 +85,7 @@ def build_classifier(checkpoint: str, label_names: list[str]):
         "num_labels": len(label_names),
         "id2label": dict(enumerate(label_names)),
         "label2id": {name: index for index, name in enumerate(label_names)},
+        "problem_type": MULTI_LABEL if multi_label else "single_label_classification",
     }
     source = _source(checkpoint)
     safetensors_file = Path(source) / "model.safetensors"
@@ -194,10 +197,15 @@ def _report_loading(checkpoint: str, info: dict, num_labels: int) -> None:
 
 
 def compile_classifier(
-    model, learning_rate: float, jit_compile: bool = False, steps_per_execution: int = 1, optimizer=None
+    model,
+    learning_rate: float,
+    jit_compile: bool = False,
+    steps_per_execution: int = 1,
+    optimizer=None,
+    threshold: float = 0.5,
 ) -> None:
-    """The classic compile: Adam, sparse categorical cross-entropy on logits, accuracy and macro F1 (XLA if
-    ``jit_compile``).
+    """The classic compile: Adam, the loss and metrics of the model's problem type (`loss_and_metrics`; ``threshold``
+    for multi-label ones), XLA if ``jit_compile``.
 
     Adam is kerasft.optimizer.Adam: Keras' Adam, applied by TensorFlow's fused kernel;
     ``optimizer`` names another Keras optimizer class, built with ``learning_rate``, such as
@@ -205,26 +213,49 @@ def compile_classifier(
     are created here (`create_optimizer_state`) and the steps are traced without AutoGraph
     (`trace_without_autograph`), both so that the first step traces once, and quickly.
     """
-    import tf_keras as keras
-
-    from kerasft.metrics import MacroF1
     from kerasft.optimizer import Adam
 
+    loss, metrics = loss_and_metrics(model.config, threshold)
     model.compile(
         optimizer=(optimizer or Adam)(learning_rate=learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        # a metric object, not the string "accuracy", which Keras would turn into a metric (new variables) in
-        # the first step
-        metrics=[
-            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-            MacroF1(num_classes=model.config.num_labels),
-        ],
+        loss=loss,
+        metrics=metrics,
         jit_compile=jit_compile,
         steps_per_execution=steps_per_execution,
     )
     create_optimizer_state(model)
     create_random_generators(model)
     trace_without_autograph(model)
+
+
+def is_multi_label(config) -> bool:
+    return getattr(config, "problem_type", None) == MULTI_LABEL
+
+
+def loss_and_metrics(config, threshold: float = 0.5) -> tuple:
+    """The loss on logits and the metrics of the config's problem type.
+
+    Single-label: sparse categorical cross-entropy, accuracy and macro F1. Multi-label
+    (``problem_type="multi_label_classification"``, transformers #30792: its TF loss has no such
+    mode): binary cross-entropy on each label's logit, subset accuracy (reported as ``accuracy``),
+    micro and macro F1, a label counting as predicted where its sigmoid reaches ``threshold``.
+    Metric objects, not strings such as "accuracy", which Keras would turn into metrics (new
+    variables) in the first step.
+    """
+    import tf_keras as keras
+
+    from kerasft.metrics import MacroF1, MultiLabelF1, SubsetAccuracy
+
+    if is_multi_label(config):
+        return keras.losses.BinaryCrossentropy(from_logits=True), [
+            SubsetAccuracy(threshold),
+            MultiLabelF1(config.num_labels, threshold, average="micro"),
+            MultiLabelF1(config.num_labels, threshold, average="macro"),
+        ]
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True), [
+        keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+        MacroF1(num_classes=config.num_labels),
+    ]
 
 
 def create_optimizer_state(model) -> None:

@@ -6,7 +6,9 @@
   optimizer's current rate, schedule or not); per epoch ``epoch_loss``, ``epoch_accuracy``,
   ``epoch_macro_f1`` (written by Keras' own TensorBoard callback).
 * ``validation/``: per epoch ``epoch_loss``, ``epoch_accuracy``, ``epoch_macro_f1``, the
-  ``confusion_matrix`` image and the ``classification_report`` text.
+  ``confusion_matrix`` image and the ``classification_report`` text. Multi-label runs: also
+  ``epoch_micro_f1`` (``accuracy`` is the subset accuracy), and a ``label_scores`` image (each
+  label's F1, precision, recall) in place of the confusion matrix.
 * the run folder itself: the recipe's hyperparameters and the final metrics (``final/...``)
   for the HParams tab, where runs are compared side by side.
 
@@ -30,11 +32,19 @@ import tensorflow as tf
 import tf_keras as keras
 from tensorboard.plugins.hparams import api as hp
 
-from kerasft.metrics import MacroF1, loss_tracker, report_from_confusion_matrix
+from kerasft.metrics import (
+    MacroF1,
+    MultiLabelF1,
+    label_scores_from_counts,
+    loss_tracker,
+    report_from_confusion_matrix,
+    report_from_label_counts,
+)
 
 FINAL_METRICS = {  # tag in the run folder -> (display name, description)
     "final/test_accuracy": ("test accuracy", "accuracy of the kept weights on the test split"),
     "final/test_macro_f1": ("test macro F1", "macro-averaged F1 of the kept weights on the test split"),
+    "final/test_micro_f1": ("test micro F1", "micro-averaged F1 of the kept weights on the test split (multi-label)"),
     "final/test_loss": ("test loss", "cross-entropy of the kept weights on the test split"),
     "final/val_accuracy": ("validation accuracy", "validation accuracy of the kept epoch"),
     "final/val_macro_f1": ("validation macro F1", "validation macro F1 of the kept epoch"),
@@ -139,24 +149,34 @@ class ValidationReport(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if "val_macro_f1" not in (logs or {}):  # no validation pass this epoch
             return
-        from kerasft.plots import confusion_matrix_png
+        from kerasft.plots import confusion_matrix_png, label_scores_png
 
-        metric = next(metric for metric in self.model.metrics if isinstance(metric, MacroF1))
-        matrix = metric.confusion_matrix()  # on every worker: in a multi-worker run, reading it is a collective op
+        metric = next(metric for metric in self.model.metrics if isinstance(metric, (MacroF1, MultiLabelF1)))
+        # read on every worker: in a multi-worker run, reading a metric's variable is a collective op
+        counts = metric.confusion_matrix() if isinstance(metric, MacroF1) else metric.label_counts()
         if self.writer is None:
             return
-        png = confusion_matrix_png(matrix, self.label_names, f"validation after epoch {epoch + 1}", dpi=80)
-        report = report_from_confusion_matrix(matrix, self.label_names)
+        where = f"validation after epoch {epoch + 1}"
+        if isinstance(metric, MacroF1):
+            name, description = (
+                "confusion_matrix",
+                "Validation confusion matrix: counts, and the share of each true label",
+            )
+            png = confusion_matrix_png(counts, self.label_names, where, dpi=80)
+            report = report_from_confusion_matrix(counts, self.label_names)
+            micro = ""
+        else:
+            name, description = "label_scores", "Validation F1, precision and recall of each label"
+            png = label_scores_png(label_scores_from_counts(counts, self.label_names), self.label_names, where, dpi=80)
+            report = report_from_label_counts(counts, self.label_names)
+            micro = f"micro F1 {logs.get('val_micro_f1', math.nan):.4f}, "
+        accuracy = "subset accuracy" if isinstance(metric, MultiLabelF1) else "accuracy"
         heading = (
-            f"**Validation after epoch {epoch + 1}**: accuracy {logs.get('val_accuracy', math.nan):.4f}, "
+            f"**Validation after epoch {epoch + 1}**: {accuracy} {logs.get('val_accuracy', math.nan):.4f}, {micro}"
             f"macro F1 {logs['val_macro_f1']:.4f}, loss {logs.get('val_loss', math.nan):.4f}\n\n"
         )
         with self.writer.as_default(step=epoch), tf.summary.record_if(True):
-            tf.summary.image(
-                "confusion_matrix",
-                tf.image.decode_png(png, channels=3)[tf.newaxis],
-                description="Validation confusion matrix: counts, and the share of each true label",
-            )
+            tf.summary.image(name, tf.image.decode_png(png, channels=3)[tf.newaxis], description=description)
             tf.summary.text("classification_report", heading + "".join(f"    {line}\n" for line in report.splitlines()))
 
     def on_train_end(self, logs=None):
@@ -275,9 +295,11 @@ def write_final_metrics(log_dir: Path, metrics: dict) -> None:
     chief's to write)."""
     best = metrics["best_epoch"]
     kept = next((record for record in metrics.get("validation", []) if record["epoch"] == best), {})
+    test = metrics["test"]
     values = {
-        "final/test_accuracy": metrics["test"]["accuracy"],
-        "final/test_macro_f1": metrics["test"]["macro_f1"],
+        "final/test_accuracy": test.get("accuracy", test.get("subset_accuracy")),  # multi-label: subset accuracy
+        "final/test_macro_f1": test["macro_f1"],
+        "final/test_micro_f1": test.get("micro_f1"),
         "final/test_loss": metrics["test"]["loss"],
         "final/val_accuracy": kept.get("accuracy"),
         "final/val_macro_f1": kept.get("macro_f1"),

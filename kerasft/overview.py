@@ -9,6 +9,11 @@ seed) and the token counts come from the checkpoint's tokenizer, special tokens 
     # overview.json, class_distribution.png, words_per_text.png, tokens_per_text.png
 
 Duplicates are found after case folding and collapsing whitespace ("Hello  world" = "hello world").
+
+Multi-label data: each label counts the texts that have it, and the overview adds the label
+cardinality (labels per text) and co-occurrence (texts with both labels of a pair of labels).
+Sentence pairs: tokens are counted per text (first and second) and per pair, through the
+checkpoint's pair template; the truncation share and the suggested max_length are the pairs'.
 """
 
 from __future__ import annotations
@@ -41,11 +46,15 @@ def lengths_summary(values) -> dict:
     return summary | {"max": int(values.max())}
 
 
-def token_lengths(tokenizer, texts: list[str], chunk: int = 1000) -> np.ndarray:
-    """Tokens per text without truncation, special tokens included; tokenized in chunks to bound memory."""
+def token_lengths(tokenizer, texts: list[str], chunk: int = 1000, pairs: list[str] | None = None) -> np.ndarray:
+    """Tokens per text (or per pair, with ``pairs``) without truncation, special tokens included; tokenized in chunks
+    to bound memory."""
     lengths = []
     for start in range(0, len(texts), chunk):
-        encoded = tokenizer(texts[start : start + chunk], add_special_tokens=True, truncation=False, verbose=False)
+        second = None if pairs is None else pairs[start : start + chunk]
+        encoded = tokenizer(
+            texts[start : start + chunk], second, add_special_tokens=True, truncation=False, verbose=False
+        )
         lengths.extend(len(ids) for ids in encoded["input_ids"])
     return np.asarray(lengths, dtype=np.int64)
 
@@ -71,18 +80,26 @@ def build_overview(session) -> tuple[dict, dict[str, bytes]]:
     limit = data.resolve_max_length(tokenizer, session.config, None)
     max_length = session.max_length
 
-    texts = {name: list(split[data.TEXT]) for name, split in splits.items()}
-    labels = {name: [label_names[index] for index in split[data.LABEL]] for name, split in splits.items()}
-    words = {name: np.array([len(text.split()) for text in texts[name]], dtype=np.int64) for name in splits}
-    tokens = {name: token_lengths(tokenizer, texts[name]) for name in splits}
+    multi_label, pairs = session.data.multi_label, session.data.pairs
+    first = {name: list(split[data.TEXT]) for name, split in splits.items()}
+    second = {name: list(split[data.TEXT_PAIR]) for name, split in splits.items()} if pairs else None
+    # what duplicates and overlaps compare: the text, or both texts of a pair
+    texts = {name: [f"{a} ||| {b}" for a, b in zip(first[name], second[name])] for name in splits} if pairs else first
+    labels = {name: _label_lists(split[data.LABEL], label_names, multi_label) for name, split in splits.items()}
+    words = {
+        name: np.array([len(text.split()) for text in texts[name]], dtype=np.int64) - (1 if pairs else 0)
+        for name in splits
+    }
+    tokens = {name: token_lengths(tokenizer, first[name], pairs=second[name] if pairs else None) for name in splits}
     all_tokens = np.concatenate(list(tokens.values()))
     by_class = {"words": {label: [] for label in label_names}, "tokens": {label: [] for label in label_names}}
     for name in splits:
-        for label, word_count, token_count in zip(labels[name], words[name], tokens[name]):
-            by_class["words"][label].append(int(word_count))
-            by_class["tokens"][label].append(int(token_count))
+        for names, word_count, token_count in zip(labels[name], words[name], tokens[name]):
+            for label in names:
+                by_class["words"][label].append(int(word_count))
+                by_class["tokens"][label].append(int(token_count))
 
-    tallies = {name: Counter(labels[name]) for name in splits}
+    tallies = {name: Counter(label for names in labels[name] for label in names) for name in splits}
     counts = {name: {label: tallies[name][label] for label in label_names} for name in splits}
     suggested = suggest_max_length(all_tokens, limit)
     overview = {
@@ -124,6 +141,19 @@ def build_overview(session) -> tuple[dict, dict[str, bytes]]:
         },
         "in_several_splits": _overlaps(texts),
     }
+    if multi_label:
+        overview["multi_label"] = _cardinality_and_cooccurrence(labels, label_names)
+    if pairs:
+        overview["pairs"] = {
+            "tokens_per_first_text": lengths_summary(
+                np.concatenate([token_lengths(tokenizer, first[n]) for n in splits])
+            ),
+            "tokens_per_second_text": lengths_summary(
+                np.concatenate([token_lengths(tokenizer, second[n]) for n in splits])
+            ),
+            "tokens_per_pair": lengths_summary(all_tokens),
+            "pairs_truncated": truncation(all_tokens, max_length),
+        }
     overview["warnings"] = _warnings(overview)
     total = len(all_tokens)
     pictures = {
@@ -145,13 +175,52 @@ def build_overview(session) -> tuple[dict, dict[str, bytes]]:
     return overview, pictures
 
 
-def _split_facts(texts: list[str], labels: list[str], dropped: int, tokens: np.ndarray, max_length: int) -> dict:
+def _label_lists(column, label_names: list[str], multi_label: bool) -> list[list[str]]:
+    """Each example's label names: one, or (multi-label) those of its multi-hot row, possibly none."""
+    if multi_label:
+        return [[label_names[index] for index in np.flatnonzero(np.asarray(row) > 0.5)] for row in column]
+    return [[label_names[index]] for index in column]
+
+
+def _cardinality_and_cooccurrence(labels: dict[str, list[list[str]]], label_names: list[str]) -> dict:
+    """Labels per text in each split, and in train how often two labels share a text (the most frequent pairs)."""
+    cardinality = {}
+    for name, rows in labels.items():
+        sizes = Counter(len(names) for names in rows)
+        cardinality[name] = {
+            "mean": round(float(np.mean([len(names) for names in rows])) if rows else 0.0, 3),
+            "texts_with_no_label": sizes.get(0, 0),
+            "texts_by_label_count": {str(count): sizes[count] for count in sorted(sizes)},
+        }
+    index = {label: number for number, label in enumerate(label_names)}
+    together = np.zeros((len(label_names), len(label_names)), dtype=np.int64)
+    for names in labels.get("train", []):
+        ids = [index[label] for label in names]
+        for a in ids:
+            for b in ids:
+                together[a, b] += 1
+    pairs = [
+        (int(together[a, b]), label_names[a], label_names[b])
+        for a in range(len(label_names))
+        for b in range(a + 1, len(label_names))
+        if together[a, b]
+    ]
+    return {
+        "labels_per_text": cardinality,
+        "cooccurrence_train": {label_names[a]: together[a].tolist() for a in range(len(label_names))},
+        "most_frequent_pairs_train": [
+            {"labels": [a, b], "texts": count} for count, a, b in sorted(pairs, key=lambda item: -item[0])[:10]
+        ],
+    }
+
+
+def _split_facts(texts: list[str], labels: list[list[str]], dropped: int, tokens: np.ndarray, max_length: int) -> dict:
     seen, duplicates, labels_of = set(), 0, defaultdict(set)
-    for text, label in zip(texts, labels):
+    for text, names in zip(texts, labels):
         key = normalise(text)
         duplicates += key in seen
         seen.add(key)
-        labels_of[key].add(label)
+        labels_of[key].add(tuple(sorted(names)))
     return {
         "texts": len(texts),
         "empty_texts_dropped": dropped,
@@ -260,6 +329,24 @@ def format_summary(overview: dict, folder: Path) -> str:
         f"({cut['truncated']['texts']}); suggested max_length {cut['suggested']} truncates "
         f"{cut['suggested_truncates']['share']:.1%}"
     )
+    if "multi_label" in overview:
+        for name, facts in overview["multi_label"]["labels_per_text"].items():
+            counts = ", ".join(f"{count}: {texts}" for count, texts in facts["texts_by_label_count"].items())
+            lines.append(f"  labels per text in {name}: mean {facts['mean']:.2f} (texts by label count: {counts})")
+        frequent = overview["multi_label"]["most_frequent_pairs_train"][:5]
+        if frequent:
+            lines.append(
+                "  labels most often together in train: "
+                + ", ".join(f"{'+'.join(item['labels'])} {item['texts']}" for item in frequent)
+            )
+    if "pairs" in overview:
+        facts = overview["pairs"]
+        lines.append(
+            f"  pairs: tokens per first text median {facts['tokens_per_first_text']['p50']}, second text median "
+            f"{facts['tokens_per_second_text']['p50']}, pair median {facts['tokens_per_pair']['p50']} (p95 "
+            f"{facts['tokens_per_pair']['p95']}); max_length {facts['pairs_truncated']['max_length']} truncates "
+            f"{facts['pairs_truncated']['share']:.1%} of pairs (longest first)"
+        )
     shared = ", ".join(f"{pair} {found['texts']}" for pair, found in overview["in_several_splits"].items())
     lines.append(f"  texts in more than one split: {shared}")
     lines += [f"  warning: {note}" for note in overview["warnings"]]

@@ -78,7 +78,12 @@ def learning_curves_png(
     plt = _pyplot()
     panels = [
         (key, name)
-        for key, name in (("loss", "Loss"), ("accuracy", "Accuracy"), ("macro_f1", "Macro F1"))
+        for key, name in (
+            ("loss", "Loss"),
+            ("accuracy", "Accuracy"),
+            ("micro_f1", "Micro F1"),
+            ("macro_f1", "Macro F1"),
+        )
         if any(key in record for record in train + validation)
     ]
     figure, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.0), layout="constrained", squeeze=False)
@@ -95,7 +100,7 @@ def learning_curves_png(
             axis.axvline(kept_epoch, color="grey", linestyle=":", label=kept_label or f"kept: epoch {kept_epoch}")
         axis.set_title(f"{name} per epoch")
         axis.set_xlabel("epoch")
-        axis.set_ylabel(name if name == "Macro F1" else name.lower())
+        axis.set_ylabel(name if name.endswith("F1") else name.lower())
         axis.set_xticks(epochs if len(epochs) <= 20 else epochs[:: math.ceil(len(epochs) / 20)])
         axis.set_xlim(min(epochs, default=1) - 0.3, max(epochs, default=1) + 0.3)
         if key != "loss":
@@ -190,3 +195,37 @@ def histograms_by_class_png(
         axis.set_ylabel("texts", fontsize=9)
     figure.suptitle(title, fontsize=12)
     return to_png(figure)
+
+
+def label_scores_png(report: dict, label_names: list[str], where: str, dpi: int = 110) -> bytes:
+    """Multi-label results at a glance: one bar per label for F1, with its precision and recall marked and its
+    support written beside it; the micro and macro averages as lines.
+
+    ``report`` is scikit-learn's ``classification_report(..., output_dict=True)`` of multi-label predictions
+    (kerasft.metrics); ``where`` names the data, e.g. ``"test"``.
+    """
+    plt = _pyplot()
+    rows = [report[name] for name in label_names]
+    f1 = np.array([row["f1-score"] for row in rows])
+    positions = np.arange(len(label_names))
+    figure, axis = plt.subplots(
+        figsize=(7.5 + 0.06 * max(map(len, label_names)), max(3.0, 0.3 * len(label_names) + 1.6)), layout="constrained"
+    )
+    axis.barh(positions, f1, color=TEST_COLOUR, alpha=0.8, label="F1")
+    axis.plot([row["precision"] for row in rows], positions, "k|", markersize=12, label="precision")
+    axis.plot([row["recall"] for row in rows], positions, "rx", markersize=6, label="recall")
+    for position, row in zip(positions, rows):
+        axis.text(1.02, position, f"{row['f1-score']:.2f}  n={int(row['support'])}", va="center", fontsize=8)
+    for key, style in (("micro avg", "--"), ("macro avg", ":")):
+        if key in report:
+            value = report[key]["f1-score"]
+            axis.axvline(value, color="grey", linestyle=style, label=f"{key.split()[0]} F1 {value:.3f}")
+    axis.set_yticks(positions, label_names)
+    axis.invert_yaxis()  # first label on top
+    axis.set_xlim(0, 1.25)
+    axis.set_xticks(np.linspace(0, 1, 6))
+    axis.set_xlabel("score (F1 bar; precision |, recall x); n: examples with the label")
+    axis.grid(axis="x", alpha=0.3)
+    axis.legend(fontsize=8, loc="lower right")
+    figure.suptitle(f"Per-label scores on {where}", fontsize=12)
+    return to_png(figure, dpi)

@@ -31,6 +31,8 @@ from kerasft.errors import UserError
 # Every field that takes one of a few words, and those words: the one list that validation,
 # error messages and the modules acting on the choice (strategy, precision, monitor) share.
 EMPTY_TEXTS = ("drop", "error")
+QUOTING = ("csv", "none")  # csv: quotes enclose fields; none: quotes are ordinary characters (GLUE's .tsv files)
+TUNE = "tune"  # train.threshold=tune: a threshold per label, chosen on the validation split for F1
 STRATEGIES = ("auto", "default", "one-device", "mirrored", "multi-worker", "tpu")
 MIXED_PRECISION = ("auto", "off", "mixed_float16", "mixed_bfloat16")
 JIT_COMPILE = ("auto", "on", "off")
@@ -50,6 +52,7 @@ POSITIVE = (
 FRACTIONS = ("data.validation_fraction", "data.test_fraction")  # strictly between 0 and 1
 CHOICES = {
     "data.empty_texts": EMPTY_TEXTS,
+    "data.quoting": QUOTING,
     "train.strategy": STRATEGIES,
     "train.mixed_precision": MIXED_PRECISION,
     "train.jit_compile": JIT_COMPILE,
@@ -83,6 +86,12 @@ class DataConfig:
     validation_fraction: float = 0.1  # carved from train (seeded, stratified) when there is no validation split
     test_fraction: float = 0.1  # carved from train likewise when there is no test split
     empty_texts: str = "drop"  # rows whose text is empty or missing: "drop" (with a count) or "error" (refuse the data)
+    # Sentence pairs, multi-label: kerasft.data
+    text_pair_column: str | None = None  # the second text of each pair (both go through the checkpoint's pair template)
+    multi_label: bool = False  # a label cell holds several labels (separated by label_sep, or a list); empty: none
+    label_sep: str = ","  # separates the labels of a multi-label cell in .csv/.tsv/.txt files
+    label_names: list[str] | None = None  # names of the label ids, in id order: a,b,c or a file with one name a line
+    quoting: str = "csv"  # .csv/.tsv: "csv" (quotes enclose fields) or "none" (quotes are ordinary characters)
 
 
 @dataclass
@@ -113,6 +122,9 @@ class TrainConfig:
     backup_every_steps: int = (
         200  # <run>/backup is saved every N steps for `kerasft run --resume`; 0: at each epoch's end
     )
+    # multi-label: a label is predicted when its probability reaches this (0 < threshold < 1), or "tune": a threshold
+    # per label, chosen on the validation split for F1, stored with the run and used by the export
+    threshold: float | str = 0.5
 
 
 @dataclass
@@ -214,6 +226,12 @@ def parse_value(key: str, text: str):
             return float(text)
         if typing.get_origin(base) is list:
             return [item.strip() for item in text.split(",") if item.strip()]
+        if isinstance(base, types.UnionType):  # e.g. float | str: the first type the text converts to
+            for kind in typing.get_args(base):
+                try:
+                    return kind(text.strip())
+                except ValueError:
+                    continue
         return text
     except ValueError:
         raise UserError(f"{key}={text!r}: expected {_type_name(hint)}") from None
@@ -261,7 +279,12 @@ def _strip_optional(hint):
 
 def _type_name(hint) -> str:
     base = _strip_optional(hint)
-    name = "comma-separated list" if typing.get_origin(base) is list else base.__name__
+    if typing.get_origin(base) is list:
+        name = "comma-separated list"
+    elif isinstance(base, types.UnionType):
+        name = " or ".join(kind.__name__ for kind in typing.get_args(base))
+    else:
+        name = base.__name__
     return f"{name} or none" if _is_optional(hint) else name
 
 
@@ -271,6 +294,8 @@ def _matches(value, hint) -> bool:
     base = _strip_optional(hint)
     if typing.get_origin(base) is list:
         return isinstance(value, list) and all(isinstance(item, str) for item in value)
+    if isinstance(base, types.UnionType):
+        return any(_matches(value, kind) for kind in typing.get_args(base))
     if base is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if base is int:
@@ -309,10 +334,32 @@ def validate(recipe: Recipe) -> None:
             "train.backup_every_steps must be 0 (back up at each epoch's end) or more, got "
             f"{recipe.train.backup_every_steps}"
         )
+    _validate_multi_label(recipe)
     if not recipe.data.hub and not recipe.data.train:
         raise UserError("the recipe names no data: set data.hub=<dataset id> or data.train=<file>")
     if not recipe.name or "/" in recipe.name:
         raise UserError(f"recipe name {recipe.name!r} must be non-empty and contain no '/'")
+
+
+def _validate_multi_label(recipe: Recipe) -> None:
+    threshold = recipe.train.threshold
+    if isinstance(threshold, str) and threshold != TUNE or not isinstance(threshold, str) and not 0 < threshold < 1:
+        raise UserError(
+            f"train.threshold must be a number between 0 and 1 (exclusive) or {TUNE}, got {threshold!r}; "
+            "e.g. train.threshold=0.5"
+        )
+    if not recipe.data.label_sep:
+        raise UserError("data.label_sep must not be empty (e.g. data.label_sep=',')")
+    if recipe.data.multi_label and recipe.train.class_weight != "none":
+        raise UserError(
+            f"train.class_weight={recipe.train.class_weight} weights the classes of single-label runs; a multi-label "
+            "run cannot use it yet: set train.class_weight=none"
+        )
+    if recipe.data.text_pair_column is not None and recipe.data.text_pair_column == recipe.data.text_column:
+        raise UserError(
+            f"data.text_pair_column and data.text_column both name {recipe.data.text_column!r}; a pair needs two "
+            "columns"
+        )
 
 
 def _validate_training_knobs(train: TrainConfig) -> None:

@@ -12,7 +12,8 @@ Layout (``kerasft runs``, ``--resume`` and ``kerasft export`` read it back)::
     recipe.json                  the recipe as run, with the run's manifest under "run"
     status.json                  running | interrupted | failed | complete (and "killed": running, process gone)
     metrics.json                 test figures, per-epoch train/validation figures, training and export facts
-    classification_report.txt/.json, confusion_matrix.png, learning_curves.png, predictions.csv
+    classification_report.txt/.json, confusion_matrix.png (label_scores.png if multi-label), learning_curves.png,
+    predictions.csv
     model/                       config and tokenizer, to rebuild the model for `kerasft export`
     checkpoints/epoch-N.*        the last train.keep_checkpoints epochs
     backup/, trained/, history.json    while unfinished: what `--resume` continues from
@@ -128,15 +129,17 @@ class RunDir:
     RECIPE, STATUS, METRICS, HISTORY = "recipe.json", "status.json", "metrics.json", "history.json"
     REPORT_TEXT, REPORT_JSON = "classification_report.txt", "classification_report.json"
     CONFUSION_MATRIX, LEARNING_CURVES, PREDICTIONS = "confusion_matrix.png", "learning_curves.png", "predictions.csv"
+    LABEL_SCORES = "label_scores.png"  # multi-label runs: each label's F1, precision and recall (no confusion matrix)
     MODEL, CHECKPOINTS, BACKUP, TRAINED, EXPORT = "model", "checkpoints", "backup", "trained", "export"
     RESULTS = (
         METRICS,
         REPORT_TEXT,
         CONFUSION_MATRIX,
+        LABEL_SCORES,
         LEARNING_CURVES,
         PREDICTIONS,
         CHECKPOINTS,
-    )  # the end-of-run summary lists them
+    )  # the end-of-run summary lists those the run wrote
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -330,6 +333,11 @@ class RunDir:
         metrics = self._read_json(self.METRICS, {})
         return metrics.get("best_epoch") if isinstance(metrics, dict) else None
 
+    def thresholds(self) -> list[float] | None:
+        """A finished multi-label run's decision thresholds, one per label (metrics.json), for `kerasft export`."""
+        metrics = self._read_json(self.METRICS, {})
+        return ((metrics.get("thresholds") or {}).get("values")) if isinstance(metrics, dict) else None
+
     def checkpoint_to_export(self, requested: str | None = None) -> str:
         """``requested``, else the kept epoch's checkpoint, else the newest one; a UserError if it is not there."""
         kept = self.kept_epoch()
@@ -403,7 +411,7 @@ class RunDir:
             "epochs": len(metrics["train"]) if metrics.get("train") else max(self.checkpoint_epochs(), default=None),
             "epochs_planned": (recipe.get("train") or {}).get("epochs"),
             "best_epoch": metrics.get("best_epoch"),
-            "test_accuracy": test.get("accuracy"),
+            "test_accuracy": test.get("accuracy", test.get("subset_accuracy")),  # multi-label: subset accuracy
             "test_macro_f1": test.get("macro_f1"),
             "export": str(export) if export else None,
             "path": str(self.path),

@@ -84,11 +84,12 @@ def export_again(path: Path, checkpoint: str | None = None) -> tuple[Path, dict]
     recipe, _ = run_dir.recipe("kerasft export")
     checkpoint = run_dir.checkpoint_to_export(checkpoint)
     session = Session.of_run(recipe, run_dir / RunDir.MODEL, checkpoint)
-    texts = evaluate.predicted_texts(run_dir)
+    texts, pairs = evaluate.predicted_texts(run_dir)
     probabilities = evaluate.predict_texts(
-        session.model, session.tokenizer, texts, session.max_length, session.recipe.train.batch_size
+        session.model, session.tokenizer, texts, session.max_length, session.recipe.train.batch_size, pairs
     )
-    path, facts = export.export_session(session, session.model, run_dir, export.Parity(texts, probabilities))
+    parity = export.Parity(texts, probabilities, pairs=pairs)
+    path, facts = export.export_session(session, session.model, run_dir, parity, run_dir.thresholds())
     return path, facts | {"checkpoint": checkpoint}
 
 
@@ -133,11 +134,13 @@ def _run(session: Session, run_dir: RunDir, tensorboard_dir: Path, resumed_at: l
                 metrics, probabilities = evaluate.evaluate(session, run_dir, history)
                 monitor.write_final_metrics(tensorboard_run, metrics)
                 stage = "export"
+                test = session.tokenized["test"]
                 _, metrics["export"] = export.export_session(
                     session,
                     evaluate.evaluation_model(session),
                     run_dir,
-                    export.Parity(session.tokenized["test"]["text"], probabilities),
+                    export.Parity(test["text"], probabilities, pairs=test["text_pair"] if session.pairs else None),
+                    (metrics.get("thresholds") or {}).get("values"),
                 )
                 run_dir.write_json(
                     RunDir.METRICS, metrics | {"training": training, "seconds": round(time.time() - started, 1)}

@@ -115,6 +115,9 @@ class Session:
             for name in ("train", "validation", "test")
             if (path := getattr(recipe.data, name))
         }
+        label_names = recipe.data.label_names
+        if label_names and len(label_names) == 1 and Path(label_names[0]).expanduser().is_file():  # a file of names
+            files["label_names"] = [str(Path(label_names[0]).expanduser().resolve())]
         checkpoint = recipe.model.checkpoint
         if models.is_local(checkpoint):
             checkpoint = str(Path(checkpoint).expanduser().resolve())
@@ -148,6 +151,16 @@ class Session:
     @property
     def label_names(self) -> list[str]:
         return models.label_names_of(self.config) if self.weights else self.data.label_names
+
+    @property
+    def multi_label(self) -> bool:
+        """Several labels per example (``data.multi_label``; a finished run's config says so itself)."""
+        return models.is_multi_label(self.config) if self.weights else self.requested.data.multi_label
+
+    @property
+    def pairs(self) -> bool:
+        """Sentence pairs (``data.text_pair_column``)."""
+        return self.requested.data.text_pair_column is not None
 
     # --- the training knobs: kerasft.optimization, kerasft.class_weights ---------------------------------------------
 
@@ -184,15 +197,22 @@ class Session:
         keras.backend.experimental.enable_tf_random_generator()
         keras.utils.set_random_seed(self.requested.train.seed)
         with self.precision.applied(), self.strategy.scope():
-            model = models.build_classifier(self.requested.model.checkpoint, self.label_names)
+            model = models.build_classifier(self.requested.model.checkpoint, self.label_names, self.multi_label)
             precisions.keep_logits_float32(model)
             models.compile_classifier(
                 model,
                 self.learning_rate,
                 jit_compile=self.precision.jit_compile,
                 optimizer=self.optimization.build,
+                threshold=self.epoch_threshold,
             )
         return model
+
+    @property
+    def epoch_threshold(self) -> float:
+        """The threshold of the per-epoch multi-label figures: ``train.threshold``, or 0.5 while it is to be tuned."""
+        threshold = self.requested.train.threshold
+        return 0.5 if isinstance(threshold, str) else float(threshold)
 
     def prepare(self) -> Session:
         """Builds every part a run needs, in TensorFlow's order, so that bad input fails before any folder exists."""
@@ -209,9 +229,10 @@ class Session:
         warnings."""
         manifest = self.manifest()
         counts = ", ".join(f"{len(split)} {name}" for name, split in self.data.splits.items())
+        kind = ("multi-label " if self.multi_label else "") + ("sentence pairs, " if self.pairs else "")
         lines = [
-            f"kerasft: run {run_name}: {len(self.label_names)} labels, {counts}; {manifest['replicas']} replica(s) "
-            "with "
+            f"kerasft: run {run_name}: {kind}{len(self.label_names)} labels, {counts}; "
+            f"{manifest['replicas']} replica(s) with "
             f"{manifest['strategy']} on {', '.join(manifest['devices'])}, global batch {manifest['global_batch']} = "
             f"{manifest['replicas']} x {manifest['per_replica_batch']}; {manifest['mixed_precision']}, "
             f"XLA {'on' if manifest['jit_compile'] else 'off'}"

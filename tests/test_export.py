@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -377,3 +378,42 @@ def test_each_row_comes_back_in_input_order_seen_whole_in_a_chunk_cut_to_its_own
             tokens["input_ids"][:, ::-1], tokens["attention_mask"][:, ::-1]
         ).numpy()  # a client's own padding
         np.testing.assert_array_equal(left_padded[:, :2], logits[:, :2])
+
+
+@pytest.mark.slow  # loads the SavedModel and draws the confusion matrix: a few seconds
+def test_kerasft_evaluate_scores_a_single_label_export_on_labelled_data(exported, trained, tmp_path):
+    from click.testing import CliRunner
+    from sklearn.metrics import accuracy_score
+
+    from kerasft.cli import main
+
+    _, _, texts, probabilities = trained
+    rows = read_rows(QUICKSTART_DATA / "test.csv")[:40]
+    assert [row["text"] for row in rows] == texts[:40]
+    result = CliRunner().invoke(
+        main, ["evaluate", str(exported[0]), "--data", str(QUICKSTART_DATA / "test.csv"), "--output-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    (folder,) = tmp_path.iterdir()
+    figures = json.loads((folder / "metrics.json").read_text())["test"]
+    all_rows = read_rows(QUICKSTART_DATA / "test.csv")
+    assert figures["examples"] == len(all_rows)
+    predicted = [LABELS[int(index)] for index in probabilities[:40].argmax(axis=1)]
+    with (folder / "predictions.csv").open(newline="", encoding="utf-8") as handle:
+        assert [row["predicted"] for row in list(csv.DictReader(handle))[:40]] == predicted
+    assert figures["accuracy"] == pytest.approx(
+        accuracy_score([row["label"] for row in all_rows], read_column(folder / "predictions.csv", "predicted"))
+    )
+    assert (folder / "confusion_matrix.png").is_file() and (folder / "classification_report.txt").is_file()
+    (tmp_path / "bad.csv").write_text("text,label\nwhere is my parcel,shipping\n")
+    result = CliRunner().invoke(
+        main, ["evaluate", str(exported[0]), "--data", str(tmp_path / "bad.csv"), "--output-dir", str(tmp_path / "no")]
+    )
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1 and "shipping" in result.stderr
+    assert "which is not in the export's labels" in result.stderr
+    assert not (tmp_path / "no").exists()
+
+
+def read_column(path, name: str) -> list[str]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [row[name] for row in csv.DictReader(handle)]

@@ -1,0 +1,28 @@
+"""GoEmotions (simplified): Reddit comments, each with any of 27 emotions or neutral (28 labels): multi-label.
+
+With a network (google-research-datasets/go_emotions, configuration "simplified"):
+    kerasft run recipes/goemotions.py
+Offline, on GoEmotions' original tsv files (no header: text, comma-separated label ids, comment id;
+the label names in emotions.txt, one a line, in id order) and a local checkpoint folder:
+    kerasft run recipes/goemotions.py data.train=train.tsv data.validation=dev.tsv data.test=test.tsv \
+        data.columns=text,labels,id data.label_names=emotions.txt model.checkpoint=/path/to/checkpoint
+(if kerasft says that quotes join lines in a file, add data.quoting=none).
+
+Each label gets its own threshold, chosen on the validation split for F1 (train.threshold=tune);
+the export holds them.
+"""
+
+from kerasft.recipe import DataConfig, ModelConfig, Recipe, TrainConfig
+
+recipe = Recipe(
+    name="goemotions",
+    model=ModelConfig(checkpoint="distilbert-base-uncased", max_length=128),
+    data=DataConfig(
+        hub="google-research-datasets/go_emotions",
+        hub_config="simplified",
+        text_column="text",
+        label_column="labels",
+        multi_label=True,
+    ),
+    train=TrainConfig(epochs=3, batch_size=32, learning_rate=5e-5, threshold="tune"),
+)
