@@ -107,6 +107,16 @@ def _request_devices(ctx, param, value):
     return value
 
 
+# run and sweep take it alike
+devices_option = click.option(
+    "--devices",
+    callback=_request_devices,
+    expose_value=False,
+    metavar="cpu:N",
+    help="Split the CPU into N logical devices, e.g. to try MirroredStrategy without GPUs.",
+)
+
+
 @main.command()
 @click.argument("recipe_path", metavar="RECIPE", required=False, type=click.Path(path_type=Path))
 @click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
@@ -123,13 +133,7 @@ def _request_devices(ctx, param, value):
     "--strategy",
     help="tf.distribute strategy, overriding train.strategy: auto, default, one-device, mirrored, multi-worker, tpu.",
 )
-@click.option(
-    "--devices",
-    callback=_request_devices,
-    expose_value=False,
-    metavar="cpu:N",
-    help="Split the CPU into N logical devices, e.g. to try MirroredStrategy without GPUs.",
-)
+@devices_option
 @click.option(
     "--cluster",
     type=click.Choice(LAUNCHERS),
@@ -239,13 +243,7 @@ def test_figures(test: dict) -> str:
     help="The points' TensorBoard folders go in <dir>/<sweep-name>/ (default: tensorboard_logs).",
 )
 @click.option("--strategy", help="tf.distribute strategy for every point, overriding train.strategy.")
-@click.option(
-    "--devices",
-    callback=_request_devices,
-    expose_value=False,
-    metavar="cpu:N",
-    help="Split the CPU into N logical devices, e.g. to try MirroredStrategy without GPUs.",
-)
+@devices_option
 @click.option(
     "--resume",
     "resume_dir",

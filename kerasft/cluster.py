@@ -118,7 +118,7 @@ def detect(env) -> str:
 def _tf_config(env) -> Cluster:
     if not env.get("TF_CONFIG"):
         raise UserError("--cluster tf-config: TF_CONFIG is not set; set it on every worker (docs/distributed.md)")
-    return Cluster("tf-config", _checked(_json(env, "TF_CONFIG"), "TF_CONFIG"), sources=("TF_CONFIG",))
+    return Cluster("tf-config", checked_spec(json_object(env, "TF_CONFIG"), "TF_CONFIG"), sources=("TF_CONFIG",))
 
 
 def _slurm(env) -> Cluster:
@@ -215,7 +215,7 @@ def _vertex(env) -> Cluster:
     source = "TF_CONFIG" if env.get("TF_CONFIG") else "CLUSTER_SPEC" if env.get("CLUSTER_SPEC") else None
     if source is None:
         raise UserError("--cluster vertex: neither TF_CONFIG nor CLUSTER_SPEC is set; run in a Vertex AI custom job")
-    given = _json(env, source)
+    given = json_object(env, source)
     try:  # CLUSTER_SPEC names worker pools; TF_CONFIG usually names TensorFlow's tasks already: both read alike
         spec = {
             "cluster": {VERTEX_POOLS.get(pool, pool): tasks for pool, tasks in given["cluster"].items()},
@@ -226,10 +226,12 @@ def _vertex(env) -> Cluster:
         }
     except (KeyError, TypeError, AttributeError) as error:
         raise UserError(f"{source} lacks {error}; expected Vertex AI's cluster and task fields") from None
-    return Cluster("vertex", _checked(spec, source), job_id, (source,))
+    return Cluster("vertex", checked_spec(spec, source), job_id, (source,))
 
 
-def _checked(spec: dict, source: str) -> dict:
+def checked_spec(spec: dict, source: str) -> dict:
+    """``spec`` as TF_CONFIG's cluster and task, refused in one line where MultiWorkerMirroredStrategy could not
+    use it (also for a hand-written TF_CONFIG: kerasft.strategy)."""
     try:
         task = spec["task"]
         tasks = spec["cluster"][task["type"]]
@@ -361,7 +363,8 @@ def _port(env, default: int) -> int:
     return port
 
 
-def _json(env, name: str) -> dict:
+def json_object(env, name: str) -> dict:
+    """The JSON object in the environment variable ``name``, or a one-line refusal."""
     try:
         value = json.loads(env[name])
     except ValueError as error:

@@ -18,7 +18,6 @@ command line records the request (`request_devices`) and it is applied as Tensor
 
 from __future__ import annotations
 
-import json
 import os
 import re
 
@@ -115,16 +114,10 @@ def choose_strategy(name: str = "auto"):
 
 
 def _check_tf_config() -> None:
-    try:
-        config = json.loads(os.environ["TF_CONFIG"])
-        task = config["task"]
-        workers = config["cluster"][task["type"]]
-        workers[int(task["index"])]
-    except (ValueError, KeyError, IndexError, TypeError) as error:
-        raise UserError(
-            f"TF_CONFIG is not a valid cluster description ({type(error).__name__}: {error}); expected e.g. "
-            '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
-        ) from None
+    """A hand-written TF_CONFIG is checked as the launchers check what they build (kerasft.cluster)."""
+    from kerasft.cluster import checked_spec, json_object
+
+    checked_spec(json_object(os.environ, "TF_CONFIG"), "TF_CONFIG")
 
 
 def _tpu_strategy():
