@@ -474,10 +474,10 @@ def test_sigterm_during_evaluation_or_export_marks_the_run_and_resume_finishes_w
     else:
         real = export.check_parity
 
-        def stop_with_the_savedmodel_staged(staging, parity):
+        def stop_with_the_savedmodel_staged(staging, parity, **options):
             seen["staged"] = (staging / "saved_model.pb").is_file()
             sigterm_self()
-            return real(staging, parity)
+            return real(staging, parity, **options)
 
         monkeypatch.setattr(export, "check_parity", stop_with_the_savedmodel_staged)
     result = run(recipe, "--run-name", stage, "--output-dir", tmp_path / "runs", "--tensorboard-dir", tmp_path / "tb")
