@@ -36,7 +36,7 @@ import tf_keras as keras
 from kerasft.errors import UserError
 from kerasft.files import write_json
 from kerasft.metrics import running_metrics
-from kerasft.rundir import RunDir, is_disk_full
+from kerasft.rundir import RunDir, disk_full_path, is_disk_full
 
 STEPS = "steps.json"  # in <run>/trained: the optimizer's step count when training ended
 
@@ -101,6 +101,10 @@ class Position:
     epoch: int
     step: int
     optimizer_step: int
+
+    def record(self) -> dict:
+        """The manifest's ``resumed_at`` entry: epoch and step counted from 1, as the progress bar shows them."""
+        return {"epoch": self.epoch + 1, "step": self.step + 1, "optimizer_step": self.optimizer_step}
 
 
 class TrainingState:
@@ -210,14 +214,20 @@ class TrainingState:
         elif resumed:
             print(f"kerasft: resuming {name}: no backup was saved yet; training from the start")
 
-    def stop_message(self, error: BaseException, stage: str, command: str, workers: int) -> str | None:
-        """What the log says when a run stops with an error or an interruption (a UserError or full disk say it in
-        one line)."""
-        if isinstance(error, UserError) or is_disk_full(error):
-            return None
-        kind = "failed" if isinstance(error, Exception) else "interrupted"
-        where = " (on every worker)" if workers > 1 else ""
-        return f"\nkerasft: run {kind} during {stage}; {self.saved(stage)}. Resume with{where}:\n  {command}"
+    def stopped(self, error: BaseException, stage: str, command: str, workers: int) -> None:
+        """A run stops with ``error`` (or Ctrl-C, SIGTERM) during ``stage``: the chief marks the run directory and
+        says how to resume; a full disk becomes one line (a UserError) with the resume command."""
+        if self.chief:
+            self.run_dir.mark_stopped(error, stage, command)
+            if not isinstance(error, UserError) and not is_disk_full(error):
+                kind = "failed" if isinstance(error, Exception) else "interrupted"
+                where = " (on every worker)" if workers > 1 else ""
+                message = f"kerasft: run {kind} during {stage}; {self.saved(stage)}. Resume with{where}:\n  {command}"
+                print(f"\n{message}", file=sys.stderr, flush=True)
+        if is_disk_full(error):
+            where = disk_full_path(error) or self.run_dir.path
+            message = f"no space left on the device writing {where}; free some space, then continue with: {command}"
+            raise UserError(message) from error
 
     def saved(self, stage: str) -> str:
         """What is safe after an interruption, for the message that says how to resume."""

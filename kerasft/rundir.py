@@ -104,7 +104,10 @@ def space_needed(
     return {run_folder: max(0, run - rewritten), tensorboard_dir: TENSORBOARD_BYTES_PER_EPOCH * train_config.epochs}
 
 
-def check_free_space(needs: dict[Path, int], fix: str) -> None:
+SPACE_FIX = "free some space, pick another --output-dir or --tensorboard-dir, or lower train.keep_checkpoints"
+
+
+def check_free_space(needs: dict[Path, int], fix: str = SPACE_FIX) -> None:
     """Refuses, naming the folder, when a filesystem has less free space than the folders on it will take."""
     by_device: dict[int, tuple[list[Path], int]] = {}
     for folder, size in needs.items():
@@ -383,6 +386,10 @@ class RunDir:
 
     def bytes_on_disk(self, name: str) -> int:
         return sum(path.stat().st_size for path in (self / name).rglob("*") if path.is_file())
+
+    def rewritten_on_resume(self) -> int:
+        """What a resumed run writes again in place of what is there (kerasft.rundir.space_needed's ``rewritten``)."""
+        return sum(self.bytes_on_disk(name) for name in (self.CHECKPOINTS, self.BACKUP, self.TRAINED))
 
     # --- reading past runs (`kerasft runs`) ------------------------------------------------------------------------
 

@@ -12,7 +12,6 @@ creates and writes the run directory, evaluates and exports.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -22,10 +21,8 @@ from kerasft.errors import UserError
 from kerasft.model import weights_fingerprint
 from kerasft.recipe import Recipe
 from kerasft.resume import TrainingState, resume_command, terminate_like_interrupt
-from kerasft.rundir import RunDir, check_free_space, disk_full_path, is_disk_full, space_needed
+from kerasft.rundir import RunDir, check_free_space, space_needed
 from kerasft.session import Session
-
-SPACE_FIX = "free some space, pick another --output-dir or --tensorboard-dir, or lower train.keep_checkpoints"
 
 
 def run_recipe(
@@ -47,16 +44,13 @@ def run_session(
     if session.workers > 1 and run_name is None:
         raise UserError(
             "a multi-worker run needs --run-name NAME (the same on every worker, with the same --output-dir on a "
-            "shared filesystem) "
-            "so that all workers agree on the run directory"
+            "shared filesystem) so that all workers agree on the run directory"
         )
     session.prepare()
     tensorboard_dir = Path(tensorboard_dir or "tensorboard_logs")
-    if (
-        not session.chief
-    ):  # the chief creates the run directory; this worker writes nothing there but Keras' temporary backup files
+    if not session.chief:  # only the chief creates the run directory; the others write there only Keras' backups
         return _run(session, RunDir(output_dir / run_name), tensorboard_dir)
-    check_free_space(space_needed(session.model_bytes(), session.recipe.train, output_dir, tensorboard_dir), SPACE_FIX)
+    check_free_space(space_needed(session.model_bytes(), session.recipe.train, output_dir, tensorboard_dir))
     return _run(session, RunDir.create(output_dir, run_name, session.recipe.name), tensorboard_dir)
 
 
@@ -70,10 +64,9 @@ def resume_run(path: Path, strategy_name: str | None = None) -> RunDir | None:
     session.prepare()
     tensorboard_dir = Path(manifest.get("tensorboard_dir") or "tensorboard_logs")
     if session.chief:  # what a resumed run writes again replaces what is there
-        rewritten = sum(run_dir.bytes_on_disk(name) for name in (RunDir.CHECKPOINTS, RunDir.BACKUP, RunDir.TRAINED))
+        rewritten = run_dir.rewritten_on_resume()
         check_free_space(
-            space_needed(session.model_bytes(), session.recipe.train, run_dir.path, tensorboard_dir, rewritten),
-            SPACE_FIX,
+            space_needed(session.model_bytes(), session.recipe.train, run_dir.path, tensorboard_dir, rewritten)
         )
     return _run(session, run_dir, tensorboard_dir, resumed_at=manifest.get("resumed_at", []))
 
@@ -94,26 +87,20 @@ def export_again(path: Path, checkpoint: str | None = None) -> tuple[Path, dict]
 
 
 def _run(session: Session, run_dir: RunDir, tensorboard_dir: Path, resumed_at: list | None = None) -> RunDir | None:
-    started, stage = time.time(), "train"
+    started, stage, resuming = time.time(), "train", resumed_at is not None
     state, command = TrainingState(run_dir, session.chief), resume_command(run_dir, strategies.requested_devices())
-    plan = train.training_plan(session)
-    position = None if resumed_at is None or state.trained() else state.position(plan.steps_per_epoch)
-    if position:
-        resumed_at = resumed_at + [
-            {"epoch": position.epoch + 1, "step": position.step + 1, "optimizer_step": position.optimizer_step}
-        ]
-    manifest = session.manifest() | {
-        "tensorboard_dir": str(tensorboard_dir.resolve()),
-        "steps_per_epoch": plan.steps_per_epoch,
-        "resumed_at": resumed_at or [],
-    }
+    steps_per_epoch = train.training_plan(session).steps_per_epoch
+    position = state.position(steps_per_epoch) if resuming and not state.trained() else None
+    resumed_at = (resumed_at or []) + ([position.record()] if position else [])
     tensorboard_run = tensorboard_dir / run_dir.name
     with terminate_like_interrupt():  # SIGTERM (a scheduler's stop) ends the run like Ctrl-C: saved, marked, resumable
         try:
             if session.chief:
+                where = {"tensorboard_dir": str(tensorboard_dir.resolve()), "steps_per_epoch": steps_per_epoch}
+                manifest = session.manifest() | where | {"resumed_at": resumed_at}
                 run_dir.start(session.recipe.to_dict(), manifest, command, session.tokenizer, session.model.config)
             print(session.describe(run_dir.name))
-            state.announce(position, resumed_at is not None, plan.steps_per_epoch)
+            state.announce(position, resuming, steps_per_epoch)
             if state.trained():  # resuming a run whose training had finished: its final weights
                 state.restore_trained(session.model)
                 history, steps = state.history({}), state.trained_steps()
@@ -121,54 +108,28 @@ def _run(session: Session, run_dir: RunDir, tensorboard_dir: Path, resumed_at: l
                 history = train.train(session, run_dir, tensorboard_run, state, train.training_plan(session, position))
                 steps = int(session.model.optimizer.iterations.numpy())
             stage = "evaluate"
-            training = {
-                "steps": steps,
-                "steps_per_epoch": plan.steps_per_epoch,
-                "resumed_at": manifest["resumed_at"],
-                "weights": weights_fingerprint(session.model),
-            }
+            training = {"steps": steps, "steps_per_epoch": steps_per_epoch, "resumed_at": resumed_at}
+            training["weights"] = weights_fingerprint(session.model)
             if not session.chief:
-                return _wait_for_chief(session, training)
-            completed = False
-            try:  # the other workers wait at the barrier below for the chief's evaluation and export, whatever its end
+                return strategies.wait_for_chief(session.strategy, training)
+            with strategies.others_wait(session.strategy):
                 metrics, probabilities = evaluate.evaluate(session, run_dir, history)
                 monitor.write_final_metrics(tensorboard_run, metrics)
                 stage = "export"
-                test = session.tokenized["test"]
-                _, metrics["export"] = export.export_session(
-                    session,
-                    evaluate.evaluation_model(session),
-                    run_dir,
-                    export.Parity(test["text"], probabilities, pairs=test["text_pair"] if session.pairs else None),
-                    (metrics.get("thresholds") or {}).get("values"),
-                )
-                run_dir.write_json(
-                    RunDir.METRICS, metrics | {"training": training, "seconds": round(time.time() - started, 1)}
-                )
+                metrics["export"] = _export(session, run_dir, probabilities, metrics)
+                seconds = round(time.time() - started, 1)
+                run_dir.write_json(RunDir.METRICS, metrics | {"training": training, "seconds": seconds})
                 state.clean_up()
                 run_dir.set_state("complete")
-                completed = True
-            finally:
-                strategies.barrier(session.strategy, ok=completed)
             return run_dir
         except BaseException as error:  # the run directory says it did not finish, and how to go on
-            if session.chief:
-                run_dir.mark_stopped(error, stage, command)
-                if message := state.stop_message(error, stage, command, session.workers):
-                    print(message, file=sys.stderr, flush=True)
-            if is_disk_full(error):
-                where = disk_full_path(error) or run_dir.path
-                raise UserError(
-                    f"no space left on the device writing {where}; free some space, then continue with: {command}"
-                ) from error
+            state.stopped(error, stage, command, session.workers)
             raise
 
 
-def _wait_for_chief(session: Session, training: dict) -> None:
-    print(
-        f"kerasft: worker {strategies.task_index(session.strategy)} finished training ({training['steps']} steps, "
-        "weights "
-        f"{training['weights']}); the chief evaluates and exports"
-    )
-    if not strategies.barrier(session.strategy, ok=True):
-        raise UserError("the chief failed after training (see its log); this worker has nothing to write")
+def _export(session: Session, run_dir: RunDir, probabilities, metrics: dict) -> dict:
+    """The next SavedModel version, checked against the test split's probabilities from evaluation."""
+    test = session.tokenized["test"]
+    parity = export.Parity(test["text"], probabilities, pairs=test["text_pair"] if session.pairs else None)
+    thresholds = (metrics.get("thresholds") or {}).get("values")
+    return export.export_session(session, evaluate.evaluation_model(session), run_dir, parity, thresholds)[1]

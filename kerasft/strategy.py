@@ -18,6 +18,7 @@ command line records the request (`request_devices`) and it is applied as Tensor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 
@@ -181,6 +182,28 @@ def barrier(strategy, ok: bool = True) -> bool:
         return strategy.reduce("SUM", strategy.run(lambda: tf.constant(0.0 if ok else 1.0)), axis=None)
 
     return float(count_failures().numpy()) == 0.0
+
+
+@contextlib.contextmanager
+def others_wait(strategy):
+    """The chief's work after training (evaluation, export), which the other workers wait for at `barrier`
+    whatever its end: they learn whether it succeeded."""
+    done = False
+    try:
+        yield
+        done = True
+    finally:
+        barrier(strategy, ok=done)
+
+
+def wait_for_chief(strategy, training: dict) -> None:
+    """A worker other than the chief, done training, waits for the chief's evaluation and export."""
+    print(
+        f"kerasft: worker {task_index(strategy)} finished training ({training['steps']} steps, weights "
+        f"{training['weights']}); the chief evaluates and exports"
+    )
+    if not barrier(strategy, ok=True):
+        raise UserError("the chief failed after training (see its log); this worker has nothing to write")
 
 
 def describe(strategy) -> dict:

@@ -250,7 +250,6 @@ def _figure(value) -> str:
 
 def run_sweep(recipe_path: Path, overrides: list[str], options: SweepOptions) -> Sweep:
     """Checks every point, prepares the first, creates the sweep folder, then runs the points one after another."""
-    from kerasft.runner import SPACE_FIX
     from kerasft.session import Session
     from kerasft.strategy import multi_worker_pending
 
@@ -263,7 +262,7 @@ def run_sweep(recipe_path: Path, overrides: list[str], options: SweepOptions) ->
     first = Session(recipes[0], options.strategy).prepare()  # bad data or checkpoint: refused, nothing written
     tensorboard_dir = options.tensorboard_dir or Path("tensorboard_logs")
     needs = space_needed(first.model_bytes(), first.recipe.train, options.output_dir, tensorboard_dir)
-    check_free_space({folder: size * len(points) for folder, size in needs.items()}, SPACE_FIX)
+    check_free_space({folder: size * len(points) for folder, size in needs.items()})
     plan = {
         "command": options.command,
         "recipe": str(Path(recipe_path).resolve()),
