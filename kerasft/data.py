@@ -28,6 +28,7 @@ import codecs
 import contextlib
 import csv
 import io
+import math
 import os
 import sys
 import time
@@ -35,7 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
+import numpy as np
 from datasets import ClassLabel, DatasetDict, List, Value
+from datasets.utils.stratify import stratified_shuffle_split_generate_indices
 
 from kerasft.errors import UserError
 from kerasft.hub import require_hub
@@ -511,15 +514,31 @@ def _carve_missing_splits(splits: DatasetDict, data, seed: int) -> DatasetDict:
     for name, fraction in (("test", data.test_fraction), ("validation", data.validation_fraction)):
         if name in splits:
             continue
-        try:
-            if not isinstance(splits["train"].features[LABEL], ClassLabel):  # multi-hot: no class to stratify by
-                raise ValueError("not stratifiable")
-            parts = splits["train"].train_test_split(test_size=fraction, seed=seed, stratify_by_column=LABEL)
-        except ValueError:  # a class too small to stratify: fall back to a plain seeded split
-            parts = splits["train"].train_test_split(test_size=fraction, seed=seed)
-        splits["train"], splits[name] = parts["train"], parts["test"]
+        splits["train"], splits[name] = split_off(splits["train"], fraction, seed)
         print(f"kerasft: no {name} split given; carved {len(splits[name])} examples ({fraction:.0%}) from train")
     return DatasetDict({name: splits[name] for name in SPLITS})
+
+
+def split_off(split: datasets.Dataset, fraction: float, seed: int) -> tuple[datasets.Dataset, datasets.Dataset]:
+    """(the rest, a seeded ``fraction`` of ``split``), stratified by label where every class has two examples.
+
+    The same rows as ``split.train_test_split(test_size=fraction, seed=seed, stratify_by_column="label")``
+    (falling back to the unstratified split on a ValueError), from the same function and generator, but with the
+    labels read as one column: datasets 5 reads them row by row there (``np.asarray`` over its lazy ``Column``),
+    48 of the 51 s that loading 200,000 rows took.
+    """
+    carved = math.ceil(fraction * len(split))
+    try:
+        if not isinstance(split.features[LABEL], ClassLabel):  # multi-hot: no class to stratify by
+            raise ValueError("not stratifiable")
+        labels = split.select_columns([LABEL]).with_format("arrow")[:][LABEL].to_numpy()
+        rest, part = next(
+            stratified_shuffle_split_generate_indices(labels, len(split) - carved, carved, np.random.default_rng(seed))
+        )
+    except ValueError:  # a class too small to stratify: a plain seeded split, as datasets falls back to
+        permutation = np.random.default_rng(seed).permutation(len(split))
+        rest, part = permutation[carved:], permutation[:carved]
+    return split.select(rest), split.select(part)
 
 
 def resolve_max_length(tokenizer, config, requested: int | None) -> int:

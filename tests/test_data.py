@@ -7,7 +7,7 @@ import json
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict
 
-from kerasft.data import encode_labels, load_file, load_splits, resolve_max_length, tokenize
+from kerasft.data import encode_labels, load_file, load_splits, resolve_max_length, split_off, tokenize
 from kerasft.errors import UserError
 from kerasft.recipe import DataConfig
 
@@ -107,6 +107,17 @@ def test_missing_validation_and_test_are_carved_seeded_and_stratified(tmp_path):
     assert first["validation"]["text"] == again["validation"]["text"] != other["validation"]["text"]
     assert sorted(first["test"]["label"]).count(0) == 20  # stratified: half of each label
     assert not set(first["train"]["text"]) & (set(first["validation"]["text"]) | set(first["test"]["text"]))
+
+
+@pytest.mark.parametrize("labels", ["ab" * 50, "ab" * 49 + "cd"], ids=["stratified", "a class of one"])
+def test_split_off_carves_the_rows_train_test_split_carves(labels):
+    split = encode_labels(DatasetDict(train=Dataset.from_dict({"text": list(range(100)), "label": list(labels)})))[0]
+    rest, carved = split_off(split["train"], 0.15, seed=3)
+    try:  # what kerasft did before split_off, and does for multi-hot labels
+        expected = split["train"].train_test_split(test_size=0.15, seed=3, stratify_by_column="label")
+    except ValueError:
+        expected = split["train"].train_test_split(test_size=0.15, seed=3)
+    assert (rest["text"], carved["text"]) == (expected["train"]["text"], expected["test"]["text"])
 
 
 def test_samples_are_shuffle_then_select(files, tmp_path):
