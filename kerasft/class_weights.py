@@ -12,10 +12,15 @@ and macro F1 (compiled as ``metrics``, not ``weighted_metrics``) and every valid
 are not weighted. The report names each label's weight beside its recall (`report_section`).
 
 For multi-label data (several labels per text, a sigmoid per label), Keras' ``class_weight`` does not
-apply; `positive_weights` gives each label's positive examples the weight ``negatives / positives``,
-as PyTorch documents for ``BCEWithLogitsLoss(pos_weight=...)``, for
-``tf.nn.weighted_cross_entropy_with_logits(labels, logits, pos_weight)``. kerasft trains one label per
-text today; the multi-label loss will take these weights when it lands.
+apply: an example has no one class. There ``train.class_weight=balanced`` gives each label's positive
+examples the weight ``negatives / positives`` in the train split (`positive_weights`), as PyTorch
+documents for ``BCEWithLogitsLoss(pos_weight=...)``, and the loss is
+``tf.nn.weighted_cross_entropy_with_logits(labels, logits, pos_weight)`` (kerasft.losses). That
+weighting is in the compiled loss, so the validation loss is weighted too; the metrics and every test
+figure are not. The report names each label's train positives, weight and test recall.
+
+`weights_for` gives either kind by label id; recipe.json records them by label name under
+"run"/"class_weights", and the JSON report as "class_weight" beside each label's recall.
 """
 
 from __future__ import annotations
@@ -40,9 +45,17 @@ def balanced(labels, num_classes: int) -> np.ndarray:
 
 def class_weights_for(choice: str, labels, num_classes: int) -> dict[int, float] | None:
     """Keras' ``class_weight`` argument for ``train.class_weight`` (``none``: None, plain `fit`)."""
+    return weights_for(choice, labels, num_classes)
+
+
+def weights_for(choice: str, labels, num_classes: int, multi_label: bool = False) -> dict[int, float] | None:
+    """``train.class_weight``'s weight per label id, from the train split's labels: None for ``none``; for
+    ``balanced``, each class's `balanced` weight (label ids), or with ``multi_label`` each label's `positive_weights`
+    (a multi-hot matrix)."""
     if choice == "none":
         return None
-    return {index: float(weight) for index, weight in enumerate(balanced(labels, num_classes))}
+    weights = positive_weights(labels) if multi_label else balanced(labels, num_classes)
+    return {index: float(weight) for index, weight in enumerate(weights)}
 
 
 def positive_weights(multi_hot) -> np.ndarray:
@@ -50,7 +63,7 @@ def positive_weights(multi_hot) -> np.ndarray:
 
     ``multi_hot`` is the train split's label matrix, one row per text, 1 where the label applies. A
     label on half the texts gets 1.0; on a tenth, 9.0. A label with no positive example or no negative
-    one gets 1.0: there is nothing to balance.
+    one gets 1.0: there is nothing to balance (and no infinite weight: its loss stays the plain one).
 
     >>> positive_weights([[1, 0, 1], [0, 0, 1], [0, 1, 1], [0, 0, 1]]).tolist()
     [3.0, 3.0, 1.0]
@@ -66,15 +79,25 @@ def manifest(weights: dict[int, float] | None, label_names: list[str]) -> dict:
     return {"class_weights": None if weights is None else {label_names[i]: w for i, w in weights.items()}}
 
 
-def summary(weights: dict[int, float] | None, label_names: list[str]) -> list[str]:
+def summary(weights: dict[int, float] | None, label_names: list[str], multi_label: bool = False) -> list[str]:
     """The line a run starts with when the loss is class-weighted."""
     if weights is None:
         return []
-    return ["class weights (balanced): " + ", ".join(f"{label_names[i]} {w:.2f}" for i, w in weights.items())]
+    kind = "positive weights (balanced, negatives / positives)" if multi_label else "class weights (balanced)"
+    return [f"{kind}: " + ", ".join(f"{label_names[i]} {w:.2f}" for i, w in weights.items())]
+
+
+def train_counts(train_labels, num_labels: int) -> np.ndarray:
+    """Each label's train examples: from label ids, or its positives from a multi-hot matrix (one row per text)."""
+    labels = np.asarray(train_labels)
+    if labels.ndim == 2:
+        return labels.astype(np.float64).sum(axis=0).astype(np.int64)
+    return np.bincount(labels.astype(np.int64), minlength=num_labels)
 
 
 def report_section(weights: dict[int, float] | None, label_names: list[str], train_labels, recall: dict) -> str:
-    """The lines under the test report of a class-weighted run: per label, its train examples, weight and test recall.
+    """The lines under the test report of a class-weighted run: per label, its train examples, weight and test recall
+    (multi-label ``train_labels``, a multi-hot matrix: its train positives and positive weight).
 
     >>> print(report_section({0: 0.75, 1: 1.5}, ["joy", "fear"], [0, 0, 1], {"joy": 0.9, "fear": 0.5}))
     <BLANKLINE>
@@ -83,14 +106,26 @@ def report_section(weights: dict[int, float] | None, label_names: list[str], tra
        label  train examples  weight  test recall
          joy               2  0.7500       0.9000
         fear               1  1.5000       0.5000
+    >>> print(report_section({0: 1.0, 1: 3.0}, ["joy", "fear"], [[1, 0], [0, 1], [1, 0], [0, 0]], {"joy": 0.9}))
+    <BLANKLINE>
+    train.class_weight=balanced: each label's loss on its positive examples was multiplied by its weight (pos_weight)
+    <BLANKLINE>
+       label  train examples  weight  test recall
+         joy               2  1.0000       0.9000
+        fear               1  3.0000       0.0000
     """
     if weights is None:
         return ""
-    counts = np.bincount(np.asarray(train_labels, dtype=np.int64), minlength=len(label_names))
+    counts = train_counts(train_labels, len(label_names))
     width = max(len("label"), *(len(name) for name in label_names))
+    how = (
+        "each label's loss on its positive examples was multiplied by its weight (pos_weight)"
+        if np.ndim(train_labels) == 2
+        else "each training example's loss was multiplied by its label's weight"
+    )
     lines = [
         "",
-        "train.class_weight=balanced: each training example's loss was multiplied by its label's weight",
+        f"train.class_weight=balanced: {how}",
         "",
         f"{'label':>{width + 3}}  train examples  weight  test recall",
     ]

@@ -109,7 +109,7 @@ def evaluate(session, run_dir: RunDir, history: dict[str, list]) -> tuple[dict, 
     }
     if thresholds is not None:
         metrics["thresholds"] = {"train.threshold": recipe.train.threshold, "values": thresholds}
-    weighting.add_to_report(run_dir, session.class_weights, session.label_names, session.data.splits["train"]["label"])
+    weighting.add_to_report(run_dir, session.label_weights, session.label_names, session.data.splits["train"]["label"])
     metrics |= per_epoch(history) | kept
     how = f" (best {kept['early_stopping']['metric']})" if kept["early_stopping"] else " (the last)"
     run_dir.write(

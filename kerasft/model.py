@@ -203,9 +203,10 @@ def compile_classifier(
     steps_per_execution: int = 1,
     optimizer=None,
     threshold: float = 0.5,
+    positive_weights=None,
 ) -> None:
     """The classic compile: Adam, the loss and metrics of the model's problem type (`loss_and_metrics`; ``threshold``
-    for multi-label ones), XLA if ``jit_compile``.
+    and ``positive_weights`` for multi-label ones), XLA if ``jit_compile``.
 
     Adam is kerasft.optimizer.Adam: Keras' Adam, applied by TensorFlow's fused kernel;
     ``optimizer`` names another Keras optimizer class, built with ``learning_rate``, such as
@@ -215,7 +216,7 @@ def compile_classifier(
     """
     from kerasft.optimizer import Adam
 
-    loss, metrics = loss_and_metrics(model.config, threshold)
+    loss, metrics = loss_and_metrics(model.config, threshold, positive_weights)
     model.compile(
         optimizer=(optimizer or Adam)(learning_rate=learning_rate),
         loss=loss,
@@ -232,13 +233,16 @@ def is_multi_label(config) -> bool:
     return getattr(config, "problem_type", None) == MULTI_LABEL
 
 
-def loss_and_metrics(config, threshold: float = 0.5) -> tuple:
+def loss_and_metrics(config, threshold: float = 0.5, positive_weights=None) -> tuple:
     """The loss on logits and the metrics of the config's problem type.
 
     Single-label: sparse categorical cross-entropy, accuracy and macro F1. Multi-label
     (``problem_type="multi_label_classification"``, transformers #30792: its TF loss has no such
     mode): binary cross-entropy on each label's logit, subset accuracy (reported as ``accuracy``),
     micro and macro F1, a label counting as predicted where its sigmoid reaches ``threshold``.
+    ``positive_weights`` (one per label, ``train.class_weight=balanced``: kerasft.class_weights)
+    weight each label's positive examples in that binary cross-entropy
+    (kerasft.losses.PositiveWeightedBinaryCrossentropy); single-label runs weight theirs in `fit`.
     Metric objects, not strings such as "accuracy", which Keras would turn into metrics (new
     variables) in the first step.
     """
@@ -247,7 +251,13 @@ def loss_and_metrics(config, threshold: float = 0.5) -> tuple:
     from kerasft.metrics import MacroF1, MultiLabelF1, SubsetAccuracy
 
     if is_multi_label(config):
-        return keras.losses.BinaryCrossentropy(from_logits=True), [
+        if positive_weights is not None:
+            from kerasft.losses import PositiveWeightedBinaryCrossentropy
+
+            loss = PositiveWeightedBinaryCrossentropy(positive_weights)
+        else:
+            loss = keras.losses.BinaryCrossentropy(from_logits=True)
+        return loss, [
             SubsetAccuracy(threshold),
             MultiLabelF1(config.num_labels, threshold, average="micro"),
             MultiLabelF1(config.num_labels, threshold, average="macro"),

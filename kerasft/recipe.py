@@ -102,7 +102,9 @@ class TrainConfig:
     # True: Adam moves only the embedding rows of each batch's tokens (LazyAdam); False: every row, as Keras' Adam
     lazy_adam: bool = False
     # The knobs of kerasft.optimization and kerasft.class_weights (README "Recipe fields"); the defaults train as before
-    class_weight: str = "none"  # "balanced": each class's loss weighted by n_examples / (n_classes x its count)
+    # "balanced": each class's loss weighted by n_examples / (n_classes x its count); multi-label: each label's
+    # positive examples weighted by its negatives / positives
+    class_weight: str = "none"
     lr_schedule: str = "constant"  # "linear" or "cosine": decays to 0 over the run's optimizer steps, after the warmup
     warmup_ratio: float = 0.0  # the first ratio x optimizer steps ramp the learning rate up from 0 (or warmup_steps)
     warmup_steps: int = 0
@@ -350,11 +352,6 @@ def _validate_multi_label(recipe: Recipe) -> None:
         )
     if not recipe.data.label_sep:
         raise UserError("data.label_sep must not be empty (e.g. data.label_sep=',')")
-    if recipe.data.multi_label and recipe.train.class_weight != "none":
-        raise UserError(
-            f"train.class_weight={recipe.train.class_weight} weights the classes of single-label runs; a multi-label "
-            "run cannot use it yet: set train.class_weight=none"
-        )
     if recipe.data.text_pair_column is not None and recipe.data.text_pair_column == recipe.data.text_column:
         raise UserError(
             f"data.text_pair_column and data.text_column both name {recipe.data.text_column!r}; a pair needs two "

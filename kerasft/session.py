@@ -176,10 +176,25 @@ class Session:
         return Optimization.of(train, plan.steps_per_epoch)
 
     @cached_property
-    def class_weights(self) -> dict[int, float] | None:
-        """Keras' ``class_weight`` for `fit` (train.class_weight), from the train split's labels; None for none."""
+    def label_weights(self) -> dict[int, float] | None:
+        """``train.class_weight``'s weight per label id, from the train split's labels (None for none): each class's
+        weight, or for multi-label data each label's positive weight. A resumed run computes them again from the
+        same split, so its loss weighs as the interrupted run's did."""
         train_labels = self.data.splits["train"]["label"]
-        return weighting.class_weights_for(self.requested.train.class_weight, train_labels, len(self.label_names))
+        return weighting.weights_for(
+            self.requested.train.class_weight, train_labels, len(self.label_names), multi_label=self.multi_label
+        )
+
+    @property
+    def class_weights(self) -> dict[int, float] | None:
+        """Keras' ``class_weight`` for `fit`: the single-label weights (multi-label ones are in the loss)."""
+        return None if self.multi_label else self.label_weights
+
+    @property
+    def positive_weights(self) -> list[float] | None:
+        """Each label's positive weight for the multi-label loss (kerasft.losses), in label id order."""
+        weights = self.label_weights if self.multi_label else None
+        return None if weights is None else [weights[index] for index in range(len(self.label_names))]
 
     # --- the model ------------------------------------------------------------------------------------------------
 
@@ -205,6 +220,7 @@ class Session:
                 jit_compile=self.precision.jit_compile,
                 optimizer=self.optimization.build,
                 threshold=self.epoch_threshold,
+                positive_weights=self.positive_weights,
             )
         return model
 
@@ -239,7 +255,9 @@ class Session:
         ]
         notes = [*self.precision.notes, *([self.graph_tokenizer[1]] if self.graph_tokenizer[1] else [])]
         lines += [f"kerasft: {line}" for line in self.optimization.summary()]
-        lines += [f"kerasft: {line}" for line in weighting.summary(self.class_weights, self.label_names)]
+        lines += [
+            f"kerasft: {line}" for line in weighting.summary(self.label_weights, self.label_names, self.multi_label)
+        ]
         return "\n".join(lines + [f"kerasft: warning: {note}" for note in notes])
 
     def manifest(self) -> dict:
@@ -256,4 +274,4 @@ class Session:
             "device_request": strategies.requested_devices(),
             "cluster": cluster.manifest() if (cluster := clusters.applied()) else None,
         }
-        return facts | self.optimization.manifest() | weighting.manifest(self.class_weights, self.label_names)
+        return facts | self.optimization.manifest() | weighting.manifest(self.label_weights, self.label_names)

@@ -118,9 +118,9 @@ def test_threshold_outside_zero_one_is_refused(text):
         apply_overrides(load_recipe_for_test(), [f"train.threshold={text}"])
 
 
-def test_class_weights_are_refused_for_multi_label_runs():
-    with pytest.raises(UserError, match="train.class_weight=balanced weights the classes of single-label runs"):
-        apply_overrides(load_recipe_for_test(), ["train.class_weight=balanced"])
+def test_class_weights_are_taken_by_multi_label_recipes():
+    recipe = apply_overrides(load_recipe_for_test(), ["train.class_weight=balanced"])
+    assert recipe.data.multi_label and recipe.train.class_weight == "balanced"
 
 
 def load_recipe_for_test():
@@ -196,6 +196,63 @@ def test_multi_label_model_trains_on_binary_cross_entropy_of_its_logits(tiny_che
     before = model.get_weights()[-1].copy()
     model.fit(inputs, labels, epochs=1, verbose=0)
     assert not np.allclose(before, model.get_weights()[-1])  # the head learned from those labels
+
+
+def test_positive_weighted_loss_is_tfs_weighted_cross_entropy_averaged_and_survives_serialization():
+    import tf_keras as keras
+
+    from kerasft.losses import PositiveWeightedBinaryCrossentropy
+
+    labels = np.array([[1, 0, 1], [0, 0, 1], [1, 1, 0], [0, 0, 0]], dtype=np.float32)
+    logits = np.array([[2.0, -1.0, 0.5], [-0.3, 0.2, 1.5], [0.1, -2.0, -0.7], [1.2, 0.4, -0.1]], dtype=np.float32)
+    weights = [3.0, 1.0, 0.25]
+    loss = PositiveWeightedBinaryCrossentropy(weights)
+    expected = tf.nn.weighted_cross_entropy_with_logits(labels, logits, pos_weight=np.float32(weights)).numpy().mean()
+    assert float(loss(labels, logits)) == pytest.approx(float(expected), rel=1e-6)
+    plain = float(keras.losses.BinaryCrossentropy(from_logits=True)(labels, logits))
+    assert float(loss(labels, logits)) != pytest.approx(plain, rel=1e-3)  # the weights change the loss
+    assert float(PositiveWeightedBinaryCrossentropy([1.0] * 3)(labels, logits)) == pytest.approx(plain, rel=1e-5)
+    half = loss(labels, tf.constant(logits, dtype=tf.float16))  # mixed precision logits: the loss is float32
+    assert half.dtype == tf.float32 and float(half) == pytest.approx(float(expected), rel=1e-2)
+    rebuilt = keras.losses.deserialize(keras.losses.serialize(loss))  # get_config: a saved model's loss comes back
+    assert type(rebuilt) is PositiveWeightedBinaryCrossentropy and rebuilt.positive_weights == weights
+    assert float(rebuilt(labels, logits)) == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_balanced_multi_label_session_trains_on_each_labels_positive_weights_and_records_them(
+    tmp_path, tiny_checkpoint
+):
+    import tf_keras as keras
+
+    from kerasft.class_weights import positive_weights
+    from kerasft.losses import PositiveWeightedBinaryCrossentropy
+    from kerasft.session import Session
+
+    folder = write_goemotions(tmp_path / "go")
+    overrides = [f"model.checkpoint={tiny_checkpoint}", "model.max_length=32", "train.class_weight=balanced"]
+    session = Session(recipe_with("goemotions", [*goemotions_overrides(folder), *overrides]))
+    try:
+        model = session.model
+    finally:  # the session turns on Keras' tf.random.Generator dropout for the whole process: the other tests' default
+        keras.backend.experimental.disable_tf_random_generator()
+    expected = positive_weights(np.asarray(session.data.splits["train"][LABEL]))
+    assert not np.allclose(expected, 1.0) and np.isfinite(expected).all()
+    assert isinstance(model.loss, PositiveWeightedBinaryCrossentropy)
+    assert model.loss.positive_weights == pytest.approx(expected.tolist())
+    assert session.class_weights is None  # nothing for fit(class_weight=...): the weights are in the loss
+    assert session.manifest()["class_weights"] == pytest.approx(dict(zip(EMOTIONS, expected.tolist())))
+
+    tokenizer = session.tokenizer
+    texts = ["i am happy", "thank you so much", "where is my parcel", "i am so angry"]
+    inputs = dict(tokenizer(texts, padding=True, return_tensors="np"))
+    labels = np.array([[0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1], [1, 0, 0, 0]], dtype=np.float32)
+    logits = model(inputs, training=False).logits
+    weighted = tf.nn.weighted_cross_entropy_with_logits(labels, logits, pos_weight=np.float32(expected))
+    assert model.evaluate(inputs, labels, verbose=0, return_dict=True)["loss"] == pytest.approx(
+        float(tf.reduce_mean(weighted)), rel=1e-4
+    )
+    history = model.fit(inputs, labels, epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"][0])
 
 
 def test_multi_label_metrics_equal_scikit_learn():

@@ -61,7 +61,8 @@ def command(*args) -> str:
 def goemotions(tmp_path_factory, tiny_checkpoint):
     workdir = tmp_path_factory.mktemp("goemotions")
     folder = write_goemotions(workdir / "data")
-    return run("goemotions", goemotions_overrides(folder), workdir, tiny_checkpoint) | {"data": folder}
+    overrides = [*goemotions_overrides(folder), "train.class_weight=balanced"]  # each label's positives weighted
+    return run("goemotions", overrides, workdir, tiny_checkpoint) | {"data": folder}
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +93,27 @@ def test_multi_label_run_reports_per_label_and_averaged_figures(goemotions):
     assert [row["label"] for row in rows] == [
         ",".join(EMOTIONS[int(i)] for i in filter(None, cell.split(","))) for cell in truth
     ]
+
+
+def test_balanced_positive_weights_are_recorded_and_reported_beside_each_labels_recall(goemotions):
+    from kerasft.class_weights import positive_weights
+
+    run_dir = goemotions["run_dir"]
+    cells = [line.split("\t")[1] for line in (goemotions["data"] / "train.tsv").read_text().splitlines()]
+    multi_hot = np.array([[str(i) in cell.split(",") for i in range(len(EMOTIONS))] for cell in cells], dtype=float)
+    expected = dict(zip(EMOTIONS, positive_weights(multi_hot).tolist()))
+    assert len(set(expected.values())) > 1  # the labels are unbalanced: the weights differ
+    recorded = json.loads((run_dir / "recipe.json").read_text())
+    assert recorded["train"]["class_weight"] == "balanced"
+    assert recorded["run"]["class_weights"] == pytest.approx(expected)
+    assert "positive weights (balanced, negatives / positives): anger" in goemotions["stdout"]
+    report = json.loads((run_dir / "classification_report.json").read_text())
+    text = (run_dir / "classification_report.txt").read_text()
+    assert "train.class_weight=balanced: each label's loss on its positive examples was multiplied" in text
+    for index, name in enumerate(EMOTIONS):
+        assert report[name]["class_weight"] == pytest.approx(expected[name])
+        row = f"{name}  {int(multi_hot[:, index].sum()):>14}  {expected[name]:.4f}  {report[name]['recall']:>11.4f}"
+        assert row in text
 
 
 def test_tuned_thresholds_are_recorded_and_held_by_the_export(goemotions):
