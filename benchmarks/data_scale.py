@@ -9,7 +9,8 @@ own modules as a run does: `data.load_splits` (validation and test carved from t
 training epoch (batch 32) through `batching.training_batches` and `Dataset.to_tf_dataset`, padded
 and read into NumPy. Each size runs in a fresh process with an empty `datasets` cache, then again in
 another fresh process on the same cache (the second run of the same recipe). Peak RSS is the
-process's (ru_maxrss) and, separately, the largest of its tokenizing worker processes'.
+process's (ru_maxrss) and, separately, the largest of its tokenizing worker processes'. Each process's CPU
+steal (train_throughput.py's measure) says whether the host was busy meanwhile.
 
 JSON: ``{"sizes": {"<n>": {"seconds": ..., "peak_rss_mb": ..., "cached_seconds": ..., ...}}, "cores": ...}``.
 """
@@ -31,6 +32,9 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_throughput import cpu_times, steal_share  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]  # this checkout's kerasft, not another one installed in the environment
 LABELS = ["sadness", "joy", "love", "anger", "fear", "surprise"]
@@ -91,6 +95,7 @@ def measure_once(path: str) -> dict:
 
 
 def run_fresh(path: Path, cache: str) -> dict:
+    before = cpu_times()
     done = subprocess.run(
         [sys.executable, __file__, "--one", str(path)],
         capture_output=True,
@@ -102,7 +107,8 @@ def run_fresh(path: Path, cache: str) -> dict:
     for line in done.stdout.splitlines():
         if line.startswith("kerasft: data:"):
             print("    " + line, flush=True)
-    return json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    result = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    return result | {"cpu_steal": round(steal_share(before, cpu_times()), 4)}
 
 
 def main() -> None:
@@ -133,6 +139,7 @@ def main() -> None:
             "cached_load_s": second["load_s"],
             "cached_tokenize_s": second["tokenize_s"],
             "cached_peak_rss_mb": second["peak_rss_mb"],
+            "cached_cpu_steal": second["cpu_steal"],
         }
         if args.json:
             args.json.write_text(json.dumps(results, indent=2) + "\n")
