@@ -86,20 +86,12 @@ class TextClassifierModule(tf.Module):
     multi-label models, the thresholds)."""
 
     @classmethod
-    def without_optimizer(
-        cls,
-        model,
-        tokenizer,
-        label_names: list[str],
-        max_length: int,
-        text_tokenizer=None,
-        pairs: bool = False,
-        thresholds: list[float] | None = None,
-    ) -> TextClassifierModule:
-        """The module of a float32 copy of ``model`` without its optimizer (Adam's slots would triple the export)."""
+    def without_optimizer(cls, model, *arguments, **options) -> TextClassifierModule:
+        """The module (the constructor's arguments) of a float32 copy of ``model`` without its optimizer (Adam's slots
+        would triple the export)."""
         from kerasft.model import copy_without_optimizer
 
-        return cls(copy_without_optimizer(model), tokenizer, label_names, max_length, text_tokenizer, pairs, thresholds)
+        return cls(copy_without_optimizer(model), *arguments, **options)
 
     def __init__(
         self,
