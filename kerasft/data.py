@@ -16,6 +16,8 @@ caches the loaded files and the tokenized splits under a fingerprint of the file
 modification time), the tokenizer and ``max_length``: a second run on the same files and checkpoint
 reads the token ids back instead of tokenizing; a changed file, tokenizer or ``max_length`` makes a
 new fingerprint. Token ids stay in those memory-mapped arrow files, never copied whole into NumPy.
+Processes that share the cache (a multi-worker run's workers on a shared filesystem) tokenize the
+same data one at a time, so all but the first read the first one's token ids (`tokenizing_lock`).
 Large splits (`PARALLEL_ROWS`) are tokenized by one process per core::
 
     kerasft: data: loaded 1000000 rows from texts-1000000.csv in 1.4 s (cached for the next run)
@@ -27,6 +29,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import hashlib
 import io
 import math
 import os
@@ -36,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
+import filelock
 import numpy as np
 from datasets import ClassLabel, DatasetDict, List, Value
 from datasets.utils.stratify import stratified_shuffle_split_generate_indices
@@ -556,21 +560,54 @@ def tokenize(splits, tokenizer, max_length: int, log: bool = False):
     Pairs (a ``text_pair`` column) go through the checkpoint's pair template with ``longest_first``
     truncation, Hugging Face's default for pairs, which the export's in-graph tokenizer replays.
     """
-    started = time.time()
     rows = sum(map(len, splits.values())) if isinstance(splits, DatasetDict) else len(splits)
     processes = tokenizing_processes(max(map(len, splits.values())) if isinstance(splits, DatasetDict) else rows)
-    with progress_bars() if log else contextlib.nullcontext():
-        tokenized = splits.map(
-            lambda batch: tokenizer(batch[TEXT], batch.get(TEXT_PAIR), truncation=True, max_length=max_length),
-            batched=True,
-            num_proc=processes,
-            desc="tokenizing",
-        )
+    with tokenizing_lock(splits, log):
+        started = time.time()  # after any wait for another process: its cache files are older than this
+        with progress_bars() if log else contextlib.nullcontext():
+            tokenized = splits.map(
+                lambda batch: tokenizer(batch[TEXT], batch.get(TEXT_PAIR), truncation=True, max_length=max_length),
+                batched=True,
+                num_proc=processes,
+                desc="tokenizing",
+            )
     if log:
         parts = tokenized.values() if isinstance(tokenized, DatasetDict) else [tokenized]
         how = f" with {processes} processes" if processes else ""
         _report("tokenized", f"{rows} texts", parts, started, how)
     return tokenized
+
+
+@contextlib.contextmanager
+def tokenizing_lock(splits, log: bool = False):
+    """Processes sharing `datasets`' cache (a multi-worker run's workers, on a shared filesystem) tokenize the same
+    data one at a time: the first writes the cache, the others then read it instead of tokenizing again.
+
+    A file lock beside the data's cache files, keyed by their names (`datasets` names them by fingerprint), with
+    `filelock`, the library `datasets` locks its own cache with. Data held in memory has no cache to share, and a
+    cache folder that cannot take a lock file (read-only) tokenizes without one.
+    """
+    parts = splits.values() if isinstance(splits, DatasetDict) else [splits]
+    files = sorted({entry["filename"] for part in parts for entry in part.cache_files})
+    if not files:
+        yield
+        return
+    key = hashlib.sha256("\n".join(files).encode()).hexdigest()[:16]
+    # is_singleton: within one process the same lock is one re-entrant lock (only processes need to wait)
+    lock = filelock.FileLock(str(Path(files[0]).parent / f"kerasft-tokenize-{key}.lock"), is_singleton=True)
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        if log:
+            print(f"kerasft: data: waiting for another process tokenizing the same data ({lock.lock_file})", flush=True)
+        lock.acquire()
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def tokenizing_processes(rows: int) -> int | None:

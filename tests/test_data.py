@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict
@@ -263,6 +266,39 @@ def test_a_second_run_reuses_the_tokenized_data_but_a_changed_file_tokenizer_or_
     changed, lines = prepare(tiny_checkpoint, 16)
     assert all("(cached for the next run)" in line for line in lines)
     assert changed == fresh(tiny_checkpoint, 16) != first
+
+
+def test_processes_sharing_the_cache_tokenize_one_at_a_time_and_the_later_ones_read_the_first_ones_ids(
+    tmp_path, tiny_checkpoint, capsys
+):
+    """Two workers of a run on a shared filesystem: the one that waited reads the cache instead of tokenizing."""
+    import datasets
+
+    from kerasft.data import tokenizing_lock
+    from kerasft.model import load_tokenizer
+
+    path = write(tmp_path / "train.csv", "text,label\n" + "".join(f"{text},{label}\n" for text, label in ROWS * 4))
+    program = (
+        "from kerasft.data import load_splits, tokenize; from kerasft.model import load_tokenizer; "
+        "from kerasft.recipe import DataConfig; "
+        f"splits = load_splits(DataConfig(train={str(path)!r}), seed=1).splits; "
+        f"tokenize(splits, load_tokenizer({str(tiny_checkpoint)!r}), 16, log=True)"
+    )
+    splits = load_splits(DataConfig(train=str(path)), seed=1).splits
+    with tokenizing_lock(splits):  # this process tokenizes first; the other waits for it
+        other = subprocess.Popen(
+            [sys.executable, "-c", program],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=os.environ | {"HF_DATASETS_CACHE": str(datasets.config.HF_DATASETS_CACHE)},
+        )
+        stages = ("kerasft: data: waiting", "kerasft: data: tokenized")
+        while (line := other.stdout.readline()) and not line.startswith(stages):
+            pass  # its load lines
+        assert line.startswith("kerasft: data: waiting for another process tokenizing the same data")
+        tokenize(splits, load_tokenizer(str(tiny_checkpoint)), 16)
+    assert other.wait(timeout=120) == 0
+    assert other.stdout.read().strip().endswith("(read from the cache)")
 
 
 def test_large_splits_are_tokenized_by_a_process_per_core(monkeypatch):
