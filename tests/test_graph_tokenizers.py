@@ -129,14 +129,53 @@ def test_one_text_at_a_time_and_an_empty_batch(tokenizers, family):
 
 
 @pytest.mark.parametrize("family", MARKS_KEPT)
-@pytest.mark.xfail(strict=True, reason="character map per grapheme cluster (Rust) vs longest match (SentencePiece)")
-def test_known_difference_on_stacked_combining_marks(tokenizers, family):
+def test_character_map_per_grapheme_cluster_on_stacked_combining_marks(tokenizers, family):
     python, _, single, _ = tokenizers[family]
     assert_same(
         single(tf.constant(SENTENCEPIECE_DIFFERENCES)),
         expected(python, SENTENCEPIECE_DIFFERENCES),
         SENTENCEPIECE_DIFFERENCES,
     )
+
+
+def test_character_map_matches_the_rust_normalizer_on_random_mark_stacks(tokenizers):
+    """Random letters, compatibility characters, controls and joiners with up to three marks after each."""
+    import base64
+    import random
+
+    from tokenizers.normalizers import Precompiled
+
+    python, graph, _, _ = tokenizers["xlm-roberta"]
+    spec = json.loads(python.backend_tokenizer.to_str())
+    charsmap = next(step for step in spec["normalizer"]["normalizers"] if step["type"] == "Precompiled")
+    rust = Precompiled(base64.b64decode(charsmap["precompiled_charsmap"]))
+    rng = random.Random(0)
+    bases = [
+        *"aeoAEOnNcCs0 ",
+        "Ａ",
+        "ﬁ",
+        "½",
+        "\x07",
+        "\r",
+        "\n",
+        "\u3000",
+        "ᄒ",
+        "ｶ",
+        "α",
+        "и",
+        "é",
+        "\u200b",
+        "ก",
+        "\u0600",
+    ]
+    marks = [chr(code) for code in range(0x300, 0x370)] + ["\u0e33", "\u200d", "\u200c", "\ufe0f", "\u3099", "\uff9e"]
+    texts = [
+        "".join(rng.choice(bases) + "".join(rng.choices(marks, k=rng.choice([0, 1, 2, 3]))) for _ in range(5))
+        for _ in range(2000)
+    ]
+    got = [text.decode() for text in tf.function(graph.family.apply_charsmap)(tf.constant(texts)).numpy()]
+    wrong = [text for text, mapped in zip(texts, got) if mapped != rust.normalize_str(text)]
+    assert not wrong, wrong[:3]
 
 
 @pytest.mark.parametrize("family", ["bert-uncased", "roberta"])

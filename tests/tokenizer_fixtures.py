@@ -90,6 +90,9 @@ PARITY_TEXTS = [
     "https://example.com/path?query=1&x=y#frag mail@example.org",
     "<s> [CLS] [SEP] [MASK] <mask> </s> <pad> [PAD] <unk> [UNK] look-alikes",
     "text<mask>glued [MASK]glued <s>glued",
+    "hello  <mask> world",  # XLM-R's <mask> takes in the whitespace before it (lstrip)
+    "a \t <mask>",
+    "<mask>  after  <mask>\t\tend  ",
     "＜ｓ＞ full-width angle brackets",
     "▁ literal lower one eighth block ▁▁ twice",
     "▁starts with the sentencepiece space",
@@ -101,11 +104,12 @@ PARITY_TEXTS = [
     "한국어" * 60,
 ]
 # Decomposed text the Rust library's character map treats per grapheme cluster and SentencePiece by
-# longest match (see kerasft/graph_tokenizers/sentencepiece.py): the SentencePiece family differs here.
+# longest match (see kerasft/graph_tokenizers/sentencepiece.py): the SentencePiece op alone would differ here.
 SENTENCEPIECE_DIFFERENCES = [
     "e\u0301\u0302\u0303 three marks on one letter",
     "Ａ\u0301 full-width letter with a mark",
     "a\u0308\u0301 two marks on one letter, in 5 bytes",
+    "e\u0301\u0302 ｶ\u3099 \u0600\u0301x １\u20dd \r\n\u0301 \x07\u0301 a\U0001f3fd",
 ]
 PAIRS = [
     ("", ""),

@@ -6,13 +6,18 @@ accents and case; DeBERTa's strip; the .model's precompiled character map) and a
 pre-tokenizer. So the graph runs the sentencepiece op on a model rebuilt from the checkpoint's
 `.model` with tokenizer.json's pieces, ids and scores (every id the op returns is then the fast
 tokenizer's id: fairseq offsets, CamemBERT's extra pieces and ALBERT's down-weighted "9,"-pieces
-come along), the normalizer steps before the character map replayed with TF ops, and the character
-map, whitespace handling and ▁ prefix left to the op.
+come along), the normalizer steps before the character map replayed with TF ops, the character
+map applied with TF ops as the Rust library applies it (below), and whitespace handling and the ▁
+prefix left to the op.
 
-Known difference, kept as a strict xfail in the tests: the Rust library applies the character map
-per grapheme cluster (shortest match inside a cluster under 6 bytes, char by char in longer ones),
-SentencePiece by longest match; they differ on decomposed text with a compatibility character
-before a combining mark, or two or more marks stacked on one letter (NFC text is not affected).
+The character map is not left to the op because the Rust library applies it per grapheme cluster
+(a cluster under 6 bytes with a mapped prefix becomes the shortest such prefix's mapping, marks
+after it dropped; longer clusters go char by char), SentencePiece by longest match: they differ on
+decomposed text such as `e\u0301\u0302\u0303` or `Ａ\u0301`. So the graph cuts the text into
+clusters (an approximation of UAX #29 that covers every case a cluster under 6 bytes can be: a
+base with one or two marks or joiners, CR LF, a prepended concatenation mark), looks the
+prefixes up in a table of the map's entries under 6 bytes, and hands the op the mapped text with
+an empty map.
 
 Example:
 ```python
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import re
+import struct
 from pathlib import Path
 
 import tensorflow as tf
@@ -40,19 +46,31 @@ SPACE_RUN = " {2,}"
 class SentencePiece(tf.Module):
     name = "SentencePiece"
 
-    def __init__(self, model_proto: bytes, before_charsmap: list[dict], trailing_space_id: int | None, charsmap: bytes):
+    def __init__(
+        self,
+        model_proto: bytes,
+        before_charsmap: list[dict],
+        after_charsmap: list[dict],
+        trailing_space_id: int,
+        charsmap: bytes,
+    ):
         super().__init__()
         import tensorflow_text as tf_text
 
-        self.before_charsmap = before_charsmap
+        self.before_charsmap, self.after_charsmap = before_charsmap, after_charsmap
         # The tensorflow-text ops in the graph: NormalizeUTF8 only for ALBERT-style NFKD.
         self.ops = ("SentencepieceOp", "SentencepieceTokenizeOp") + ("NormalizeUTF8",) * any(
             step["type"] == "NFKD" for step in before_charsmap
         )
         self.trailing_space_id = trailing_space_id
-        spaces, vanishing = spaces_and_vanishing(charsmap)
-        self.space_like, self.vanishing = re2_class(spaces), re2_class(vanishing)
-        self.vanishing_char = chr(vanishing[0]) if vanishing else ""
+        entries = charsmap_entries(charsmap)
+        # No key holds a NUL (the map's strings end at one), so NUL marks "not in the map".
+        self.charsmap = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(list(entries), tf.string), tf.constant(list(entries.values()), tf.string)
+            ),
+            default_value=NOT_MAPPED,
+        )
         self.model = tf_text.SentencepieceTokenizer(model=model_proto, out_type=tf.int32)
 
     @classmethod
@@ -80,23 +98,33 @@ class SentencePiece(tf.Module):
             raise UnsupportedTokenizer("SentencePiece: spaces are squeezed into something else than a space")
         metaspace = metaspace_of(spec.get("pre_tokenizer"))
         charsmap = base64.b64decode(charsmaps[0]["precompiled_charsmap"])
-        proto = rebuilt_model(model_file, spec, charsmap=charsmap, dummy_prefix=metaspace["prepend_scheme"] == "always")
+        proto = rebuilt_model(model_file, spec, dummy_prefix=metaspace["prepend_scheme"] == "always")
         vocab = spec["model"]["vocab"]
         vocab = vocab if isinstance(vocab, dict) else {piece: index for index, (piece, _) in enumerate(vocab)}
         unk_id = spec["model"].get("unk_id", vocab.get(spec["model"].get("unk_token")))
-        trailing_space_id = None if strips_right else vocab.get("▁", unk_id)
-        return cls(proto, before, trailing_space_id, charsmap)
+        # The normalizer may strip the right end, but a segment before an added token found in the
+        # normalized text can still end in a space (or a squeezed "▁"), which the fast tokenizer keeps.
+        trailing_space_id = vocab.get("▁", unk_id)
+        return cls(proto, before, after, trailing_space_id, charsmap)
 
     def normalize(self, texts):
-        """The fast tokenizer's normalizer steps before the character map (the op applies the map itself)."""
+        """The fast tokenizer's whole normalizer: the steps before the character map, the map, the steps after it.
+
+        All of it, as added tokens marked `normalized` are found in the normalized text: XLM-R's
+        squeezes "  " into "▁", which `<mask>`'s lstrip does not take in.
+        """
+        texts = self.apply_steps(self.before_charsmap, texts)
+        return self.apply_steps(self.after_charsmap, self.apply_charsmap(texts))
+
+    def apply_steps(self, steps: list[dict], texts):
         import tensorflow_text as tf_text
 
-        for step in self.before_charsmap:
+        for step in steps:
             kind = step["type"]
             if kind == "Replace":
-                texts = tf.strings.regex_replace(
-                    texts, re.escape(step["pattern"]["String"]), step["content"].replace("\\", "\\\\")
-                )
+                pattern = step["pattern"]
+                pattern = re.escape(pattern["String"]) if "String" in pattern else pattern["Regex"]
+                texts = tf.strings.regex_replace(texts, pattern, step["content"].replace("\\", "\\\\"))
             elif kind == "NFKD":
                 texts = between_nuls(lambda texts: tf_text.normalize_utf8(texts, "NFKD"), texts)
             elif kind == "StripAccents":  # the Rust StripAccents drops every combining mark (Mn, Mc, Me)
@@ -112,26 +140,51 @@ class SentencePiece(tf.Module):
                 texts = tf.strings.regex_replace(texts, "|".join(ends), "") if ends else texts
         return texts
 
-    def keep_jamo_apart(self, texts):
-        """Puts a character the map deletes on each side of every Hangul jamo.
+    def apply_charsmap(self, texts):
+        """The precompiled character map applied as the Rust library applies it: per grapheme cluster.
 
-        Two or more jamo make a grapheme cluster of 6 bytes or more, which the Rust library maps
-        character by character, so it never recomposes "ᄒ" "ᅡ" into "하"; SentencePiece would (longest
-        match), unless something it deletes stands between them.
+        A cluster under 6 bytes with a prefix in the map becomes the mapping of its shortest such
+        prefix (what follows the prefix is dropped); other clusters, and clusters of 6 bytes or more,
+        are mapped char by char. No map entry under 6 bytes has more than 3 characters (only ASCII
+        characters are 1 byte, and they join nothing but CR LF), so three prefixes are looked up.
         """
-        if not self.vanishing_char:
-            return texts
-        return tf.strings.regex_replace(texts, f"([{HANGUL_JAMO}])", self.vanishing_char + r"\1" + self.vanishing_char)
+        chars = tf.strings.unicode_split(texts, "UTF-8")
+        flat, rows = chars.flat_values, chars.value_rowids()
+        index = tf.range(tf.size(flat, out_type=tf.int64))
+        previous = tf.concat([tf.constant([""]), flat], axis=0)[:-1]
+        is_control = tf.strings.regex_full_match(flat, CONTROL) & ~tf.strings.regex_full_match(flat, JOINERS)
+        previous_control = tf.concat([tf.constant([True]), is_control], axis=0)[:-1]
+        joins = (index != tf.gather(chars.row_splits, rows)) & (
+            (tf.strings.regex_full_match(flat, EXTEND) & ~previous_control)
+            | ((flat == "\n") & (previous == "\r"))
+            | (tf.strings.regex_full_match(previous, PREPEND) & ~is_control & (flat != "\r") & (flat != "\n"))
+        )
+        starts = tf.ensure_shape(~joins, [None])  # regex_full_match leaves the shape unknown
+        cluster = tf.cumsum(tf.cast(starts, tf.int64)) - 1
+        clusters = tf.reduce_sum(tf.cast(starts, tf.int64))
+        in_cluster = index - tf.gather(tf.boolean_mask(index, starts), cluster)
+        whole = tf.strings.unsorted_segment_join(flat, cluster, clusters)
+        mapped = self.charsmap.lookup(flat)
+        char_by_char = tf.strings.unsorted_segment_join(tf.where(mapped == NOT_MAPPED, flat, mapped), cluster, clusters)
+        result, found = char_by_char, tf.zeros_like(whole, tf.bool)
+        for length in (1, 2, 3):  # shortest prefix first
+            prefix = tf.strings.unsorted_segment_join(tf.where(in_cluster < length, flat, ""), cluster, clusters)
+            value = self.charsmap.lookup(prefix)
+            hit = ~found & (value != NOT_MAPPED) & (tf.strings.length(whole) < 6)
+            result, found = tf.where(hit, value, result), found | hit
+        return tf.strings.unsorted_segment_join(
+            result, tf.boolean_mask(rows, starts), tf.size(texts, out_type=tf.int64)
+        )
 
     def tokenize(self, texts):
         """Ids of normalized texts, ragged [N, None] int32."""
-        ids = self.model.tokenize(self.keep_jamo_apart(texts))
-        if self.trailing_space_id is None:
-            return ids
-        # Without a final Strip the fast tokenizer keeps a last "▁" word when the text ends in
-        # something the character map turns into a space; SentencePiece always drops it.
-        vanishing = f"[{self.vanishing}]*" if self.vanishing else ""
-        ends_in_space = tf.strings.regex_full_match(texts, f"(?s).*[{self.space_like}]{vanishing}")
+        # The steps after the map may squeeze spaces into "▁", which Metaspace reads as a space, and so
+        # does SentencePiece once it is a space again (the map itself turns a raw "▁" into a space).
+        texts = tf.strings.regex_replace(texts, "▁", " ")
+        ids = self.model.tokenize(texts)
+        # The fast tokenizer keeps a last "▁" word when the normalized text ends in a space;
+        # SentencePiece always drops it.
+        ends_in_space = tf.strings.regex_full_match(texts, "(?s).* ")
         extra = tf.RaggedTensor.from_tensor(tf.fill(tf.stack([tf.shape(texts)[0], 1]), self.trailing_space_id))
         with_space = tf.concat(
             [tf.ragged.boolean_mask(ids, ends_in_space), tf.ragged.boolean_mask(extra, ends_in_space)], axis=1
@@ -139,33 +192,47 @@ class SentencePiece(tf.Module):
         return interleave(ends_in_space, with_space, tf.ragged.boolean_mask(ids, ~ends_in_space))
 
 
-HANGUL_JAMO = r"\x{1100}-\x{11FF}\x{3130}-\x{318F}\x{A960}-\x{A97F}\x{D7B0}-\x{D7FF}"
+NOT_MAPPED = "\x00"
+# Grapheme cluster classes (UAX #29) as far as clusters under 6 bytes go: what extends a cluster
+# (marks, joiners, Thai/Lao AM, halfwidth sound marks, skin tones, tags), what a cluster never
+# extends across (controls; ZWNJ and ZWJ are format characters but extend), and prepended
+# concatenation marks, which join what follows them.
+EXTEND = r"[\p{M}\x{200C}\x{200D}\x{0E33}\x{0EB3}\x{FF9E}\x{FF9F}\x{1F3FB}-\x{1F3FF}\x{E0020}-\x{E007F}]"
+CONTROL = r"[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]"
+JOINERS = r"[\x{200C}\x{200D}]"
+PREPEND = (
+    r"[\x{0600}-\x{0605}\x{06DD}\x{070F}\x{0890}\x{0891}\x{08E2}\x{0D4E}\x{110BD}\x{110CD}\x{111C2}\x{111C3}"
+    r"\x{1193F}\x{11941}\x{11A3A}\x{11A84}-\x{11A89}\x{11D46}\x{11F02}]"
+)
 
 
-def re2_class(codes: list[int]) -> str:
-    return "".join(f"\\x{{{code:X}}}" for code in codes)
+def charsmap_entries(charsmap: bytes, max_bytes: int = 5) -> dict[bytes, bytes]:
+    """The precompiled character map's entries with keys of at most max_bytes bytes.
 
-
-def spaces_and_vanishing(charsmap: bytes) -> tuple[list[int], list[int]]:
-    """The code points of the characters the character map turns into a space, and into nothing.
-
-    Found by asking the Rust normalizer about every space, control, format and symbol character
-    (U+2581 ▁ and U+FFFD are symbols); letters, marks and digits never map to a space or nothing.
+    The map is a 4-byte trie size, a Darts double-array trie over the keys' bytes whose leaves
+    hold offsets, and the NUL-terminated mapped strings; read as spm_precompiled reads it.
     """
-    import unicodedata
+    size = int.from_bytes(charsmap[:4], "little")
+    units = struct.unpack(f"<{size // 4}I", charsmap[4 : 4 + size])
+    mapped = charsmap[4 + size :]
 
-    from tokenizers.normalizers import Precompiled
+    def offset(unit: int) -> int:
+        return unit >> 10 << ((unit & 512) >> 6)
 
-    normalizer = Precompiled(charsmap)
-    spaces, vanishing = [ord(" ")], []
-    for code in range(0x110000):
-        if unicodedata.category(chr(code)) in ("Zs", "Zl", "Zp", "Cc", "Cf", "So", "Sk"):
-            mapped = normalizer.normalize_str(chr(code))
-            if mapped == "":
-                vanishing.append(code)
-            elif mapped.strip(" ") == "":
-                spaces.append(code)
-    return spaces, vanishing
+    entries, stack = {}, [(offset(units[0]), b"")]
+    while stack:
+        position, key = stack.pop()
+        for byte in range(1, 256):
+            child = position ^ byte
+            if child >= len(units) or units[child] & 0x800000FF != byte:
+                continue
+            following = child ^ offset(units[child])
+            if units[child] >> 8 & 1:  # a key ends here; its leaf is the following unit
+                start = units[following] & 0x7FFFFFFF
+                entries[key + bytes([byte])] = mapped[start : mapped.index(b"\0", start)]
+            if len(key) + 1 < max_bytes:
+                stack.append((following, key + bytes([byte])))
+    return entries
 
 
 def model_file_of(hf_tokenizer) -> Path:
@@ -211,8 +278,25 @@ def metaspace_of(pre_tokenizer: dict | None) -> dict:
     return metaspace
 
 
-def rebuilt_model(model_file: Path, spec: dict, charsmap: bytes, dummy_prefix: bool) -> bytes:
-    """The checkpoint's SentencePiece model with tokenizer.json's pieces, ids and scores, and its character map."""
+def identity_charsmap() -> bytes:
+    """A character map whose one entry maps "a" to "a": SentencePiece copies every character as it is.
+
+    Not an empty map, for which SentencePiece logs a line on every load. The trie: the root
+    (offset 0x100) leads by byte 0x61 to unit 0x161 (label 0x61, has a leaf, offset 1), whose leaf
+    unit 0x160 holds offset 0 into the mapped strings, b"a\\0". 512 units, as the readers do not
+    check bounds: every byte after the root or after "a" leads to a unit in 0x100-0x1FF.
+    """
+    units = [0] * 0x200
+    units[0], units[0x161], units[0x160] = 0x100 << 10, 0x61 | 1 << 8 | 1 << 10, 1 << 31
+    trie = struct.pack(f"<{len(units)}I", *units)
+    return len(trie).to_bytes(4, "little") + trie + b"a\0"
+
+
+def rebuilt_model(model_file: Path, spec: dict, dummy_prefix: bool) -> bytes:
+    """The checkpoint's SentencePiece model with tokenizer.json's pieces, ids and scores, and no character map.
+
+    The graph applies the character map itself, per grapheme cluster (SentencePiece.apply_charsmap).
+    """
     from transformers.convert_slow_tokenizer import import_protobuf
 
     proto = import_protobuf().ModelProto()
@@ -244,7 +328,7 @@ def rebuilt_model(model_file: Path, spec: dict, charsmap: bytes, dummy_prefix: b
         proto.pieces.add(piece=piece, score=score, type=UNKNOWN if index == unk_id else NORMAL)
     proto.trainer_spec.unk_id = unk_id
     proto.trainer_spec.bos_id = proto.trainer_spec.eos_id = proto.trainer_spec.pad_id = -1
-    proto.normalizer_spec.precompiled_charsmap = charsmap
+    proto.normalizer_spec.precompiled_charsmap = identity_charsmap()
     proto.normalizer_spec.add_dummy_prefix = dummy_prefix
     proto.normalizer_spec.remove_extra_whitespaces = True
     proto.normalizer_spec.escape_whitespaces = True
