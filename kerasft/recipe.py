@@ -36,7 +36,7 @@ TUNE = "tune"  # train.threshold=tune: a threshold per label, chosen on the vali
 STRATEGIES = ("auto", "default", "one-device", "mirrored", "multi-worker", "tpu")
 MIXED_PRECISION = ("auto", "off", "mixed_float16", "mixed_bfloat16")
 JIT_COMPILE = ("auto", "on", "off")
-EARLY_STOPPING_METRICS = ("val_loss", "val_accuracy", "val_macro_f1")
+EARLY_STOPPING_METRICS = ("val_loss", "val_accuracy", "val_macro_f1", "val_micro_f1")  # val_micro_f1: multi-label
 CLASS_WEIGHTS = ("none", "balanced")  # kerasft.class_weights
 LR_SCHEDULES = ("constant", "linear", "cosine")  # kerasft.optimization
 POSITIVE = (
@@ -112,7 +112,8 @@ class TrainConfig:
     gradient_accumulation_steps: int = 1  # one optimizer step every N batches, with their mean gradient
     seed: int = 42
     keep_checkpoints: int = 2  # checkpoints kept in <run>/checkpoints, newest first
-    early_stopping_metric: str | None = None  # "val_loss", "val_accuracy" or "val_macro_f1"; None: run every epoch
+    # "val_loss", "val_accuracy", "val_macro_f1" or (multi-label runs) "val_micro_f1"; None: run every epoch
+    early_stopping_metric: str | None = None
     early_stopping_patience: int = 2  # epochs without improvement before stopping; the best epoch's weights are kept
     strategy: str = (
         "auto"  # tf.distribute strategy: auto, default, one-device, mirrored, multi-worker, tpu (--strategy overrides)
@@ -352,6 +353,11 @@ def _validate_multi_label(recipe: Recipe) -> None:
         )
     if not recipe.data.label_sep:
         raise UserError("data.label_sep must not be empty (e.g. data.label_sep=',')")
+    if recipe.train.early_stopping_metric == "val_micro_f1" and not recipe.data.multi_label:
+        raise UserError(
+            "train.early_stopping_metric=val_micro_f1 is a multi-label metric (data.multi_label=true); a single-label "
+            "run has val_loss, val_accuracy and val_macro_f1"
+        )
     if recipe.data.text_pair_column is not None and recipe.data.text_pair_column == recipe.data.text_column:
         raise UserError(
             f"data.text_pair_column and data.text_column both name {recipe.data.text_column!r}; a pair needs two "

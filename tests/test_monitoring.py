@@ -294,6 +294,32 @@ def test_early_stopping_restores_the_best_weights(tmp_path, scripted, epochs, pa
         assert not np.array_equal(restored, last)
 
 
+def test_multi_label_runs_stop_early_on_val_micro_f1():
+    """The multi-label compile's micro F1 (kerasft.model.loss_and_metrics) is what val_micro_f1 monitors: Keras logs it
+    for the validation data, EarlyStopping maximises it and kept_epoch names the same best epoch."""
+    import tf_keras as keras
+    from transformers import BertConfig
+
+    from kerasft.model import MULTI_LABEL, loss_and_metrics
+    from kerasft.monitor import early_stopping, kept_epoch
+    from kerasft.recipe import TrainConfig
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 6)).astype("float32")
+    y = (x[:, :3] > 0.3).astype("float32")  # three labels, each readable from one input
+    loss, metrics = loss_and_metrics(BertConfig(num_labels=3, problem_type=MULTI_LABEL))
+    model = keras.Sequential([keras.layers.Dense(3, input_shape=(6,))])
+    model.compile(keras.optimizers.SGD(0.05), loss, metrics=metrics)
+    config = TrainConfig(epochs=6, early_stopping_metric="val_micro_f1", early_stopping_patience=6)
+    history = model.fit(x, y, validation_data=(x, y), epochs=6, verbose=0, callbacks=[early_stopping(config)])
+    micro = history.history["val_micro_f1"]
+    assert len(micro) == 6 and "val_macro_f1" in history.history
+    kept = kept_epoch(history.history, config)
+    assert kept["best_epoch"] == int(np.argmax(micro)) + 1 and kept["early_stopping"]["mode"] == "max"
+    assert model.evaluate(x, y, verbose=0, return_dict=True)["micro_f1"] == pytest.approx(max(micro), abs=1e-6)
+
+
 @pytest.mark.parametrize("optimizer", ["kerasft", "keras"])
 def test_step_scalars_follow_a_learning_rate_schedule(tmp_path, optimizer):
     import tf_keras as keras
@@ -345,7 +371,11 @@ def test_early_stopping_metric_is_checked():
         apply_overrides(recipe, ["train.early_stopping_metric=val_macro_f1"]).train.early_stopping_metric
         == "val_macro_f1"
     )
-    with pytest.raises(UserError, match="val_loss, val_accuracy, val_macro_f1"):
+    with pytest.raises(UserError, match="val_loss, val_accuracy, val_macro_f1, val_micro_f1"):
         apply_overrides(recipe, ["train.early_stopping_metric=val_f1"])
+    with pytest.raises(UserError, match="val_micro_f1 is a multi-label metric"):
+        apply_overrides(recipe, ["train.early_stopping_metric=val_micro_f1"])
+    multi = apply_overrides(recipe, ["data.multi_label=true", "train.early_stopping_metric=val_micro_f1"])
+    assert multi.train.early_stopping_metric == "val_micro_f1"
     with pytest.raises(UserError, match="early_stopping_patience"):
         apply_overrides(recipe, ["train.early_stopping_patience=-1"])
