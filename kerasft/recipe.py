@@ -101,6 +101,9 @@ class TrainConfig:
     learning_rate: float = 5e-5
     # True: Adam moves only the embedding rows of each batch's tokens (LazyAdam); False: every row, as Keras' Adam
     lazy_adam: bool = False
+    # True: each batch holds texts of similar length (little padding; the batches' order still shuffled), as Hugging
+    # Face's group_by_length; False: batches drawn at random from the shuffled epoch
+    group_by_length: bool = True
     # The knobs of kerasft.optimization and kerasft.class_weights (README "Recipe fields"); the defaults train as before
     # "balanced": each class's loss weighted by n_examples / (n_classes x its count); multi-label: each label's
     # positive examples weighted by its negatives / positives

@@ -88,8 +88,8 @@ def nan_error(stopped_at: tuple[int, int], learning_rate: float, checkpoints: Pa
 
 
 def training_plan(session, start: Position | None = None) -> batching.Plan:
-    """The run's global batches: length-bucketed, seeded, from ``start`` (a resumed run's position) to the last
-    epoch."""
+    """The run's global batches: seeded, length-bucketed unless ``train.group_by_length=false``, from ``start`` (a
+    resumed run's position) to the last epoch."""
     train = session.recipe.train
     plan = batching.Plan(
         len(session.tokenized["train"]),
@@ -97,7 +97,7 @@ def training_plan(session, start: Position | None = None) -> batching.Plan:
         seed=train.seed,
         epochs=train.epochs,
         drop_remainder=session.drop_remainder,
-        lengths=batching.token_lengths(session.tokenized["train"]),
+        lengths=batching.token_lengths(session.tokenized["train"]) if train.group_by_length else None,
     )
     return dataclasses.replace(plan, start_epoch=start.epoch, start_step=start.step) if start else plan
 

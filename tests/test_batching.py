@@ -204,3 +204,21 @@ def test_a_width_that_the_shape_inference_samples_happen_to_share_does_not_freez
     assert dataset.element_spec[0]["input_ids"].shape.as_list() == [None, None]
     widths = [features["input_ids"].shape[1] for features, _ in dataset]
     assert widths[0] > widths[1] == widths[-1]
+
+
+@pytest.mark.parametrize("group_by_length", [True, False])
+def test_a_runs_batches_group_by_length_unless_the_recipe_says_not(group_by_length):
+    from types import SimpleNamespace
+
+    from kerasft.recipe import Recipe, TrainConfig
+    from kerasft.train import training_plan
+
+    rng = np.random.default_rng(0)
+    split = Dataset.from_dict({"input_ids": [[1] * int(n) for n in rng.integers(1, 200, size=256)]})
+    recipe = Recipe(train=TrainConfig(batch_size=8, group_by_length=group_by_length))
+    plan = training_plan(SimpleNamespace(recipe=recipe, tokenized={"train": split}, drop_remainder=False))
+    lengths = token_lengths(split)
+    spread = np.mean([np.ptp(lengths[batch]) for batch in epoch_batches(plan, 0)])
+    assert (spread < 20) == group_by_length  # at random, a batch of 8 spans ~150 of the 1-199 tokens
+    if not group_by_length:
+        assert plan.order(0).tolist() == np.random.default_rng([recipe.train.seed, 0]).permutation(256).tolist()
