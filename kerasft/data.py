@@ -572,7 +572,7 @@ def tokenize(splits, tokenizer, max_length: int, log: bool = False):
                 desc="tokenizing",
             )
     if log:
-        parts = tokenized.values() if isinstance(tokenized, DatasetDict) else [tokenized]
+        parts = _parts(tokenized)
         how = f" with {processes} processes" if processes else ""
         _report("tokenized", f"{rows} texts", parts, started, how)
     return tokenized
@@ -587,8 +587,7 @@ def tokenizing_lock(splits, log: bool = False):
     `filelock`, the library `datasets` locks its own cache with. Data held in memory has no cache to share, and a
     cache folder that cannot take a lock file (read-only) tokenizes without one.
     """
-    parts = splits.values() if isinstance(splits, DatasetDict) else [splits]
-    files = sorted({entry["filename"] for part in parts for entry in part.cache_files})
+    files = sorted({str(path) for path in _cache_files(_parts(splits))})
     if not files:
         yield
         return
@@ -630,9 +629,19 @@ def progress_bars():
         datasets.disable_progress_bars()
 
 
+def _parts(splits) -> list[datasets.Dataset]:
+    """The datasets of a DatasetDict, or the one Dataset."""
+    return list(splits.values()) if isinstance(splits, DatasetDict) else [splits]
+
+
+def _cache_files(parts) -> list[Path]:
+    """The arrow files in `datasets`' cache that hold ``parts`` (none for data held in memory)."""
+    return [Path(entry["filename"]) for part in parts for entry in part.cache_files]
+
+
 def _report(done: str, what: str, parts, started: float, how: str = "") -> None:
     """One line per stage: what, how long, and whether `datasets`' cache served it."""
-    files = [Path(entry["filename"]) for part in parts for entry in part.cache_files]
+    files = _cache_files(parts)
     if not files:
         cache = "in memory"
     elif all(path.exists() and path.stat().st_mtime < started for path in files):
