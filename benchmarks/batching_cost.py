@@ -59,13 +59,13 @@ def main() -> None:
     import numpy as np
     from train_throughput import numpy_function_batches
 
-    from kerasft import batching, data
+    from kerasft import batching, data, tokenizing
     from kerasft.model import load_tokenizer
     from kerasft.recipe import packaged_minilm
 
     tokenizer = load_tokenizer(packaged_minilm())
     splits = data.load_splits(data_config(args), seed=42).splits
-    split = data.tokenize(splits, tokenizer, 512)["train"]
+    split = tokenizing.tokenize(splits, tokenizer, 512)["train"]
     plan = batching.Plan(len(split), args.batch_size, seed=42, lengths=batching.token_lengths(split))
     pipelines = {"to_tf_dataset": batching.training_batches, "numpy_function": numpy_function_batches}
     times = {name: {"wall_ms": [], "cpu_ms": []} for name in pipelines}

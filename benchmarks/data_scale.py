@@ -5,7 +5,7 @@
 For each size, a SYNTHETIC CSV of that many rows (texts of 3 to 60 words drawn from a 5,000-word
 vocabulary, six labels; written once into ``--folder`` and reused, not timed) goes through kerasft's
 own modules as a run does: `data.load_splits` (validation and test carved from train),
-`data.tokenize` with the packaged MiniLM tokenizer (max_length 128), then every global batch of one
+`tokenizing.tokenize` with the packaged MiniLM tokenizer (max_length 128), then every global batch of one
 training epoch (batch 32) through `batching.training_batches` and `Dataset.to_tf_dataset`, padded
 and read into NumPy. Each size runs in a fresh process with an empty `datasets` cache, then again in
 another fresh process on the same cache (the second run of the same recipe). Peak RSS is the
@@ -64,7 +64,7 @@ def write_csv(path: Path, rows: int, seed: int = 0) -> None:
 
 def measure_once(path: str) -> dict:
     """One run's data preparation, in this process: seconds of each stage and the peak memory."""
-    from kerasft import batching, data
+    from kerasft import batching, data, tokenizing
     from kerasft.model import load_tokenizer
     from kerasft.recipe import DataConfig, packaged_minilm
 
@@ -72,7 +72,7 @@ def measure_once(path: str) -> dict:
     started = time.perf_counter()
     splits = data.load_splits(DataConfig(train=path), seed=42).splits
     loaded = time.perf_counter()
-    tokenized = data.tokenize(splits, tokenizer, MAX_LENGTH, log=True)
+    tokenized = tokenizing.tokenize(splits, tokenizer, MAX_LENGTH, log=True)
     done = time.perf_counter()
     train = tokenized["train"]
     plan = batching.Plan(len(train), BATCH, seed=42, epochs=1, lengths=batching.token_lengths(train))

@@ -12,7 +12,7 @@ splits with the same settings, each in a process of its own, one after another:
 
 - the splits come from kerasft.data.load_splits on the recipe's data settings (recipes/goemotions.py
   and recipes/mrpc.py with the local-file overrides their docstrings give), so both sides see the
-  same rows, the same carved validation split and the same tokens (kerasft.data.tokenize: pairs
+  same rows, the same carved validation split and the same tokens (kerasft.tokenizing.tokenize: pairs
   through the checkpoint's pair template, longest-first truncation at ``--max-length``);
 - Adam with a constant learning rate, no weight decay, no gradient clipping, betas 0.9/0.999 and
   epsilon 1e-7 (Keras' defaults; the Trainer side is given ``torch.optim.Adam`` so), ``--epochs``,
@@ -130,7 +130,8 @@ def run_trainer(args) -> dict:
     )
 
     from kerasft import metrics as scores
-    from kerasft.data import LABEL, load_splits, tokenize
+    from kerasft.data import LABEL, load_splits
+    from kerasft.tokenizing import tokenize
 
     torch.set_num_threads(os.cpu_count() or 1)
     recipe = recipe_for(args)

@@ -23,7 +23,7 @@ import time
 def load_and_tokenize(path: str, sep: str | None, columns: list[str] | None) -> dict:
     import datasets
 
-    from kerasft import data
+    from kerasft import data, tokenizing
     from kerasft.model import load_tokenizer
     from kerasft.recipe import DataConfig, packaged_minilm
 
@@ -31,7 +31,7 @@ def load_and_tokenize(path: str, sep: str | None, columns: list[str] | None) -> 
     started = time.perf_counter()
     splits = data.load_splits(DataConfig(train=path, sep=sep, columns=columns), seed=42).splits
     loaded = time.perf_counter()
-    tokenized = data.tokenize(splits, tokenizer, 128)
+    tokenized = tokenizing.tokenize(splits, tokenizer, 128)
     done = time.perf_counter()
     assert isinstance(tokenized["train"], datasets.Dataset)
     return {

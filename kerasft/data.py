@@ -1,4 +1,4 @@
-"""Data: load the splits with `datasets`, map labels to ids and keep their names, tokenize.
+"""Data: load the splits with `datasets`, map labels to ids and keep their names (kerasft.tokenizing tokenizes them).
 
 Every split comes out with canonical columns, whatever the source called them: ``text`` (str),
 ``text_pair`` (str, for sentence pairs: ``data.text_pair_column``) and ``label``: a ``ClassLabel``
@@ -8,20 +8,13 @@ or an empty cell for none of the labels). kerasft.batching then turns them into 
 with `Dataset.to_tf_dataset`::
 
     data = load_splits(recipe.data, seed=42)      # data.splits, data.label_names, data.dropped, data.multi_label
-    tokenized = tokenize(data.splits, tokenizer, max_length=128)  # pairs through the checkpoint's pair template
 
-Both stages say what they did in one line each (rows, seconds, whether `datasets`' on-disk cache
-served them), with `datasets`' progress bars while they run when stderr is a terminal. `datasets`
-caches the loaded files and the tokenized splits under a fingerprint of the file (path, size,
-modification time), the tokenizer and ``max_length``: a second run on the same files and checkpoint
-reads the token ids back instead of tokenizing; a changed file, tokenizer or ``max_length`` makes a
-new fingerprint. Token ids stay in those memory-mapped arrow files, never copied whole into NumPy.
-Processes that share the cache (a multi-worker run's workers on a shared filesystem) tokenize the
-same data one at a time, so all but the first read the first one's token ids (`tokenizing_lock`).
-Large splits (`PARALLEL_ROWS`) are tokenized by one process per core::
+Loading says what it did in one line (rows, seconds, whether `datasets`' on-disk cache served it:
+`report_stage`, which tokenizing shares), with `datasets`' progress bars while it runs when stderr
+is a terminal. `datasets` caches the loaded files under a fingerprint of each file (path, size,
+modification time)::
 
     kerasft: data: loaded 1000000 rows from texts-1000000.csv in 1.4 s (cached for the next run)
-    kerasft: data: tokenized 1000000 texts in 79.9 s with 2 processes (cached for the next run)
 """
 
 from __future__ import annotations
@@ -29,17 +22,14 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
-import hashlib
 import io
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
-import filelock
 import numpy as np
 from datasets import ClassLabel, DatasetDict, List, Value
 from datasets.utils.stratify import stratified_shuffle_split_generate_indices
@@ -48,7 +38,6 @@ from kerasft.errors import UserError
 from kerasft.hub import require_hub
 
 datasets.disable_progress_bars()  # per-split bars for every map and filter drown the training log
-PARALLEL_ROWS = 50_000  # a split this large is tokenized by one process per core; smaller, processes cost more
 
 SPLITS = ("train", "validation", "test")
 TEXT, TEXT_PAIR, LABEL = "text", "text_pair", "label"
@@ -91,7 +80,7 @@ def load_splits(data, seed: int) -> Data:
     started = time.time()
     with progress_bars():
         raw = _load_raw(data)
-    _report("loaded", f"{sum(map(len, raw.values()))} rows from {_sources(data)}", raw.values(), started)
+    report_stage("loaded", f"{sum(map(len, raw.values()))} rows from {_sources(data)}", raw.values(), started)
     dropped: dict[str, int] = {}
     splits = DatasetDict({name: _canonical_columns(split, name, data) for name, split in raw.items()})
     splits = DatasetDict(
@@ -545,80 +534,9 @@ def split_off(split: datasets.Dataset, fraction: float, seed: int) -> tuple[data
     return split.select(rest), split.select(part)
 
 
-def resolve_max_length(tokenizer, config, requested: int | None) -> int:
-    """The recipe's max_length, else the smallest of the tokenizer's and the model's limits (and 512)."""
-    if requested is not None:
-        return requested
-    limits = [512, tokenizer.model_max_length, getattr(config, "max_position_embeddings", 512)]
-    return int(min(limit for limit in limits if limit))
-
-
-def tokenize(splits, tokenizer, max_length: int, log: bool = False):
-    """Adds the tokenizer's inputs to every split (a DatasetDict or one Dataset): truncated, not padded (batches pad
-    themselves). Large splits are tokenized by one process per core; with ``log``, one line says how it went.
-
-    Pairs (a ``text_pair`` column) go through the checkpoint's pair template with ``longest_first``
-    truncation, Hugging Face's default for pairs, which the export's in-graph tokenizer replays.
-    """
-    rows = sum(map(len, splits.values())) if isinstance(splits, DatasetDict) else len(splits)
-    processes = tokenizing_processes(max(map(len, splits.values())) if isinstance(splits, DatasetDict) else rows)
-    with tokenizing_lock(splits, log):
-        started = time.time()  # after any wait for another process: its cache files are older than this
-        with progress_bars() if log else contextlib.nullcontext():
-            tokenized = splits.map(
-                lambda batch: tokenizer(batch[TEXT], batch.get(TEXT_PAIR), truncation=True, max_length=max_length),
-                batched=True,
-                num_proc=processes,
-                desc="tokenizing",
-            )
-    if log:
-        parts = _parts(tokenized)
-        how = f" with {processes} processes" if processes else ""
-        _report("tokenized", f"{rows} texts", parts, started, how)
-    return tokenized
-
-
-@contextlib.contextmanager
-def tokenizing_lock(splits, log: bool = False):
-    """Processes sharing `datasets`' cache (a multi-worker run's workers, on a shared filesystem) tokenize the same
-    data one at a time: the first writes the cache, the others then read it instead of tokenizing again.
-
-    A file lock beside the data's cache files, keyed by their names (`datasets` names them by fingerprint), with
-    `filelock`, the library `datasets` locks its own cache with. Data held in memory has no cache to share, and a
-    cache folder that cannot take a lock file (read-only) tokenizes without one.
-    """
-    files = sorted({str(path) for path in _cache_files(_parts(splits))})
-    if not files:
-        yield
-        return
-    key = hashlib.sha256("\n".join(files).encode()).hexdigest()[:16]
-    # is_singleton: within one process the same lock is one re-entrant lock (only processes need to wait)
-    lock = filelock.FileLock(str(Path(files[0]).parent / f"kerasft-tokenize-{key}.lock"), is_singleton=True)
-    try:
-        lock.acquire(timeout=0)
-    except filelock.Timeout:
-        if log:
-            print(f"kerasft: data: waiting for another process tokenizing the same data ({lock.lock_file})", flush=True)
-        lock.acquire()
-    except OSError:
-        yield
-        return
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-def tokenizing_processes(rows: int) -> int | None:
-    """How many processes tokenize a split of ``rows``: every core this process may use when it is large, else one
-    (None: in this process)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return cores if rows >= PARALLEL_ROWS and cores > 1 else None
-
-
 @contextlib.contextmanager
 def progress_bars():
-    """`datasets`' progress bars while preparing data, on a terminal only: a log gets `_report`'s one line instead."""
+    """`datasets`' progress bars while preparing data, on a terminal only: a log gets `report_stage`'s line instead."""
     if not sys.stderr.isatty():
         yield
         return
@@ -629,19 +547,19 @@ def progress_bars():
         datasets.disable_progress_bars()
 
 
-def _parts(splits) -> list[datasets.Dataset]:
+def split_parts(splits) -> list[datasets.Dataset]:
     """The datasets of a DatasetDict, or the one Dataset."""
     return list(splits.values()) if isinstance(splits, DatasetDict) else [splits]
 
 
-def _cache_files(parts) -> list[Path]:
+def cache_files(parts) -> list[Path]:
     """The arrow files in `datasets`' cache that hold ``parts`` (none for data held in memory)."""
     return [Path(entry["filename"]) for part in parts for entry in part.cache_files]
 
 
-def _report(done: str, what: str, parts, started: float, how: str = "") -> None:
+def report_stage(done: str, what: str, parts, started: float, how: str = "") -> None:
     """One line per stage: what, how long, and whether `datasets`' cache served it."""
-    files = _cache_files(parts)
+    files = cache_files(parts)
     if not files:
         cache = "in memory"
     elif all(path.exists() and path.stat().st_mtime < started for path in files):

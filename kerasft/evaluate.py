@@ -52,7 +52,8 @@ def predict_texts(
     length-batched `predict`, input order."""
     import datasets
 
-    from kerasft.data import TEXT, TEXT_PAIR, tokenize
+    from kerasft.data import TEXT, TEXT_PAIR
+    from kerasft.tokenizing import tokenize
 
     columns = {TEXT: list(texts)} | ({TEXT_PAIR: list(pairs)} if pairs is not None else {})
     split = tokenize(datasets.Dataset.from_dict(columns), tokenizer, max_length)

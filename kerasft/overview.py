@@ -74,10 +74,11 @@ def build_overview(session) -> tuple[dict, dict[str, bytes]]:
     """The overview of a kerasft.session.Session's data, as a JSON-ready dict, and the pictures as ``{file name: PNG
     bytes}``."""
     from kerasft import data, plots
+    from kerasft.tokenizing import resolve_max_length
 
     recipe, tokenizer = session.requested, session.tokenizer
     splits, label_names, dropped = session.data.splits, session.data.label_names, session.data.dropped
-    limit = data.resolve_max_length(tokenizer, session.config, None)
+    limit = resolve_max_length(tokenizer, session.config, None)
     max_length = session.max_length
 
     multi_label, pairs = session.data.multi_label, session.data.pairs

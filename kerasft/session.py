@@ -18,7 +18,7 @@ import dataclasses
 from functools import cached_property
 from pathlib import Path
 
-from kerasft import batching
+from kerasft import batching, tokenizing
 from kerasft import class_weights as weighting
 from kerasft import cluster as clusters
 from kerasft import data as datasets
@@ -104,7 +104,7 @@ class Session:
 
     @cached_property
     def max_length(self) -> int:
-        return datasets.resolve_max_length(self.tokenizer, self.config, self.requested.model.max_length)
+        return tokenizing.resolve_max_length(self.tokenizer, self.config, self.requested.model.max_length)
 
     @cached_property
     def recipe(self) -> Recipe:
@@ -146,7 +146,7 @@ class Session:
     @cached_property
     def tokenized(self):
         """Every split with the tokenizer's inputs added: truncated at ``max_length``, not padded."""
-        return datasets.tokenize(self.data.splits, self.tokenizer, self.max_length, log=True)
+        return tokenizing.tokenize(self.data.splits, self.tokenizer, self.max_length, log=True)
 
     @property
     def label_names(self) -> list[str]:

@@ -10,9 +10,10 @@ import sys
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict
 
-from kerasft.data import encode_labels, load_file, load_splits, resolve_max_length, split_off, tokenize
+from kerasft.data import encode_labels, load_file, load_splits, split_off
 from kerasft.errors import UserError
 from kerasft.recipe import DataConfig
+from kerasft.tokenizing import resolve_max_length, tokenize
 
 ROWS = [
     ("i didnt feel humiliated", "sadness"),
@@ -274,12 +275,13 @@ def test_processes_sharing_the_cache_tokenize_one_at_a_time_and_the_later_ones_r
     """Two workers of a run on a shared filesystem: the one that waited reads the cache instead of tokenizing."""
     import datasets
 
-    from kerasft.data import tokenizing_lock
     from kerasft.model import load_tokenizer
+    from kerasft.tokenizing import tokenizing_lock
 
     path = write(tmp_path / "train.csv", "text,label\n" + "".join(f"{text},{label}\n" for text, label in ROWS * 4))
     program = (
-        "from kerasft.data import load_splits, tokenize; from kerasft.model import load_tokenizer; "
+        "from kerasft.data import load_splits; from kerasft.model import load_tokenizer; "
+        "from kerasft.tokenizing import tokenize; "
         "from kerasft.recipe import DataConfig; "
         f"splits = load_splits(DataConfig(train={str(path)!r}), seed=1).splits; "
         f"tokenize(splits, load_tokenizer({str(tiny_checkpoint)!r}), 16, log=True)"
@@ -302,10 +304,10 @@ def test_processes_sharing_the_cache_tokenize_one_at_a_time_and_the_later_ones_r
 
 
 def test_large_splits_are_tokenized_by_a_process_per_core(monkeypatch):
-    from kerasft import data
+    from kerasft import tokenizing
 
-    monkeypatch.setattr(data.os, "sched_getaffinity", lambda pid: {0, 1, 2})
-    assert data.tokenizing_processes(data.PARALLEL_ROWS - 1) is None
-    assert data.tokenizing_processes(data.PARALLEL_ROWS) == 3
-    monkeypatch.setattr(data.os, "sched_getaffinity", lambda pid: {0})
-    assert data.tokenizing_processes(10 * data.PARALLEL_ROWS) is None
+    monkeypatch.setattr(tokenizing.os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    assert tokenizing.tokenizing_processes(tokenizing.PARALLEL_ROWS - 1) is None
+    assert tokenizing.tokenizing_processes(tokenizing.PARALLEL_ROWS) == 3
+    monkeypatch.setattr(tokenizing.os, "sched_getaffinity", lambda pid: {0})
+    assert tokenizing.tokenizing_processes(10 * tokenizing.PARALLEL_ROWS) is None

@@ -19,9 +19,10 @@ from multilabel_pairs_data import (
 )
 from sklearn.metrics import accuracy_score, classification_report, f1_score
 
-from kerasft.data import LABEL, TEXT, TEXT_PAIR, load_splits, tokenize
+from kerasft.data import LABEL, TEXT, TEXT_PAIR, load_splits
 from kerasft.errors import UserError
 from kerasft.recipe import apply_overrides, load_recipe
+from kerasft.tokenizing import tokenize
 
 # --- data --------------------------------------------------------------------------------------------------------
 
