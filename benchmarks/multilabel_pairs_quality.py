@@ -15,7 +15,8 @@ splits with the same settings, each in a process of its own, one after another:
   same rows, the same carved validation split and the same tokens (kerasft.tokenizing.tokenize: pairs
   through the checkpoint's pair template, longest-first truncation at ``--max-length``);
 - Adam with a constant learning rate, no weight decay, no gradient clipping, betas 0.9/0.999 and
-  epsilon 1e-7 (Keras' defaults; the Trainer side is given ``torch.optim.Adam`` so), ``--epochs``,
+  epsilon 1e-7 (Keras' defaults; the Trainer side is given ``torch.optim.Adam`` so, and kerasft adds
+  epsilon where ``torch.optim.Adam`` does: kerasft.optimizer), ``--epochs``,
   ``--batch-size``, ``--learning-rate``, the seed (the Trainer side also seeds its new head); dropout
   as the checkpoint sets it; float32 on both sides (kerasft: ``train.mixed_precision=off``;
   ``--kerasft-overrides`` adds others, e.g. ``train.mixed_precision=auto``);

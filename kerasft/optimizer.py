@@ -1,11 +1,12 @@
-"""Optimizers: Keras' Adam, applied by TensorFlow's fused kernel, its lazy variant for embeddings, and both with
-AdamW's decoupled weight decay.
+"""Optimizers: Adam through TensorFlow's fused kernel (PyTorch's epsilon), its lazy variant for embeddings, and both
+with AdamW's decoupled weight decay.
 
     model.compile(optimizer=Adam(learning_rate=5e-5), loss=..., metrics=[...])
     model.compile(optimizer=AdamW(learning_rate=5e-5, weight_decay=0.01), ...)
 
-The update rule and defaults are Keras' Adam (beta_1 0.9, beta_2 0.999, epsilon 1e-7). Each
-choice below was measured with ``benchmarks/train_throughput.py`` (BENCHMARKS.md):
+The defaults are Keras' Adam's (beta_1 0.9, beta_2 0.999, epsilon 1e-7); epsilon sits where the Adam
+paper's Algorithm 1 and PyTorch put it (`BiasCorrectedEpsilon` says why). Each choice below was
+measured with ``benchmarks/train_throughput.py`` (BENCHMARKS.md):
 
 - Both build on ``keras.optimizers.legacy.Adam``, which updates each variable with TensorFlow's
   fused ``ResourceApplyAdam`` kernel, where ``keras.optimizers.Adam`` builds several ops per
@@ -29,8 +30,34 @@ import tensorflow as tf
 import tf_keras as keras
 
 
-class Adam(keras.optimizers.legacy.Adam):
-    """Keras' Adam, with sparse (embedding) gradients applied densely by the fused kernel.
+class BiasCorrectedEpsilon(keras.optimizers.legacy.Adam):
+    """Keras' legacy Adam (TensorFlow's fused kernel), with epsilon added to the bias-corrected second moment:
+    ``lr * m_hat / (sqrt(v_hat) + epsilon)``, as the Adam paper's Algorithm 1 and ``torch.optim.Adam`` do.
+
+    Keras adds it before the bias correction, ``lr_t * m / (sqrt(v) + epsilon)`` (the paper's "epsilon
+    hat"), which in those terms is epsilon / sqrt(1 - beta_2^t): 3.2e-6 in the first step for 1e-7.
+    Fine-tuning's gradients are that small (median 2.9e-6 in MiniLM's first step on GoEmotions-style
+    data), so Keras' form damped the early steps of half the weights and kerasft trained behind
+    PyTorch's Adam on the same weights and batches; with this form it follows it to float32 noise
+    (benchmarks/results/2026-11-29-quality/diagnosis/README.md). A gradient of 1e-6 in the first step:
+
+    >>> weight = tf.Variable([0.0])
+    >>> _ = Adam(learning_rate=1.0).apply_gradients([(tf.constant([1e-6]), weight)])
+    >>> round(float(weight.numpy()[0]), 4)  # -1e-6 / (1e-6 + 1e-7); Keras' Adam: -1e-6 / (1e-6 + 3.2e-6) = -0.24
+    -0.9091
+    """
+
+    def _prepare_local(self, var_device, var_dtype, apply_state):
+        super()._prepare_local(var_device, var_dtype, apply_state)
+        coefficients = apply_state[(var_device, var_dtype)]
+        # Every update here (the fused kernel, Keras' sparse one, LazyAdam's) computes lr_t * m / (sqrt(v) + epsilon)
+        # with lr_t = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t): epsilon x sqrt(1 - beta_2^t) there is epsilon
+        # beside sqrt(v_hat)
+        coefficients["epsilon"] = coefficients["epsilon"] * tf.sqrt(1.0 - coefficients["beta_2_power"])
+
+
+class Adam(BiasCorrectedEpsilon):
+    """Adam (`BiasCorrectedEpsilon`), with sparse (embedding) gradients applied densely by the fused kernel.
 
     >>> optimizer = Adam(learning_rate=5e-5)
     >>> embedding = tf.Variable(tf.ones([4, 2]))
@@ -47,8 +74,8 @@ class Adam(keras.optimizers.legacy.Adam):
         return self._resource_apply_dense(dense, handle, **kwargs)
 
 
-class LazyAdam(keras.optimizers.legacy.Adam):
-    """Keras' Adam that moves only the embedding rows with a gradient in this step, and their moments.
+class LazyAdam(BiasCorrectedEpsilon):
+    """Adam that moves only the embedding rows with a gradient in this step, and their moments.
 
     Dense gradients (every other weight) get Adam's update. For a sparse gradient, the rows of
     this batch's tokens get exactly the update Adam would give them from their current moments;

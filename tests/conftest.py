@@ -148,3 +148,17 @@ def kerasft(*args, cwd: Path, timeout: float = 300) -> subprocess.CompletedProce
         timeout=timeout,
         env=os.environ | {"PYTHONPATH": str(REPO)},
     )
+
+
+def adam_algorithm_1(start, gradients, rate, epsilon=1e-7, beta_1=0.9, beta_2=0.999):
+    """The Adam paper's Algorithm 1 (torch.optim.Adam's update), in float64: the weights after each step."""
+    import numpy as np
+
+    weight, m, v, weights = start.astype(np.float64), 0.0, 0.0, []
+    for step, gradient in enumerate(gradients, start=1):
+        m = beta_1 * m + (1 - beta_1) * gradient
+        v = beta_2 * v + (1 - beta_2) * gradient**2
+        m_hat, v_hat = m / (1 - beta_1**step), v / (1 - beta_2**step)
+        weight = weight - rate * m_hat / (np.sqrt(v_hat) + epsilon)
+        weights.append(weight)
+    return weights

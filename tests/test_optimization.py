@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from conftest import adam_algorithm_1
 from kerasft.errors import UserError
 from kerasft.optimization import Optimization
 from kerasft.recipe import TrainConfig
@@ -73,6 +74,28 @@ def test_adamw_decays_weight_matrices_and_embeddings_but_not_biases_or_layernorm
     assert len(kept) == len([name for name in kept if "LayerNorm" in name]) + len(
         [name for name in kept if name.endswith("bias:0") and "LayerNorm" not in name]
     )
+
+
+@pytest.mark.parametrize("kind", ["Adam", "LazyAdam", "AdamW", "LazyAdamW"])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_every_adam_adds_epsilon_to_the_bias_corrected_moment_as_pytorch_does(kind, sparse):
+    """Gradients of fine-tuning's size (1e-6), where Keras' epsilon placement (3.2e-6 in step 1) would halve steps."""
+    import tensorflow as tf
+
+    from kerasft import optimizer as optimizers
+
+    rng = np.random.default_rng(0)
+    start = rng.normal(size=(4, 3))
+    gradients = [rng.normal(scale=1e-6, size=(4, 3)) for _ in range(5)]
+    optimizer = getattr(optimizers, kind)(learning_rate=1e-3, **({"weight_decay": 0.0} if "W" in kind else {}))
+    embedding = tf.Variable(start.astype("float32"), name="embeddings")
+    for gradient, expected in zip(gradients, adam_algorithm_1(start, gradients, rate=1e-3)):
+        value = tf.constant(gradient, tf.float32)
+        if sparse:  # every row, so that LazyAdam's update is Adam's too
+            value = tf.IndexedSlices(value, indices=tf.range(4), dense_shape=tf.constant([4, 3]))
+        optimizer.apply_gradients([(value, embedding)])
+        moved, expected_move = embedding.numpy() - start, expected - start
+        np.testing.assert_allclose(moved, expected_move, rtol=2e-3, atol=2e-8)
 
 
 def test_adamw_is_adam_plus_a_decay_by_the_scheduled_rate_of_the_weight_alone():
