@@ -15,12 +15,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from tokenizer_fixtures import (
+    BUILDERS,
     PAIRS,
     PARITY_TEXTS,
     SENTENCEPIECE_DIFFERENCES,
-    build_byte_bpe,
-    build_sentencepiece,
-    build_wordpiece,
     random_texts,
 )
 from transformers import AutoTokenizer
@@ -28,17 +26,6 @@ from transformers import AutoTokenizer
 from kerasft.graph_tokenizers import UnsupportedTokenizer, for_tokenizer
 
 MAX_LENGTH = 64
-BUILDERS = {
-    "bert-uncased": lambda folder: build_wordpiece(folder, lowercase=True),
-    "bert-cased": lambda folder: build_wordpiece(folder, lowercase=False),
-    "roberta": build_byte_bpe,
-    "roberta-prefix-space": lambda folder: build_byte_bpe(folder, add_prefix_space=True),
-    "xlm-roberta": lambda folder: build_sentencepiece(folder, "xlm-roberta"),
-    "xlm-roberta-bpe": lambda folder: build_sentencepiece(folder, "xlm-roberta", model_type="bpe"),
-    "camembert": lambda folder: build_sentencepiece(folder, "camembert"),
-    "albert": lambda folder: build_sentencepiece(folder, "albert"),
-    "deberta-v2": lambda folder: build_sentencepiece(folder, "deberta-v2"),
-}
 # One checkpoint of each pipeline runs in the fast suite; variants of the same code path are slow.
 FAST = ["bert-uncased", "roberta", "xlm-roberta", "albert", "deberta-v2"]
 FAMILIES = FAST + [pytest.param(name, marks=pytest.mark.slow) for name in [*BUILDERS, "minilm"] if name not in FAST]

@@ -4,26 +4,16 @@ from __future__ import annotations
 
 import pytest
 from datasets import Dataset
-from tokenizer_fixtures import PAIRS, PARITY_TEXTS, build_byte_bpe, build_sentencepiece, build_wordpiece
+from tokenizer_fixtures import BUILDERS, PAIRS, PARITY_TEXTS, build_wordpiece
 
 from kerasft.tokenizing import FastEncoder, tokenize
 
-FAMILIES = {
-    "bert-uncased": lambda folder: build_wordpiece(folder, lowercase=True),
-    "bert-cased": lambda folder: build_wordpiece(folder, lowercase=False),
-    "roberta": build_byte_bpe,
-    "roberta-prefix-space": lambda folder: build_byte_bpe(folder, add_prefix_space=True),
-    "xlm-roberta": lambda folder: build_sentencepiece(folder, "xlm-roberta"),
-    "deberta-v2": lambda folder: build_sentencepiece(folder, "deberta-v2"),  # token_type_ids in its inputs
-    "albert": lambda folder: build_sentencepiece(folder, "albert", model_type="bpe"),
-}
 
-
-@pytest.fixture(scope="module", params=sorted(FAMILIES))
+@pytest.fixture(scope="module", params=sorted(BUILDERS))
 def tokenizer(request, tmp_path_factory):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(FAMILIES[request.param](tmp_path_factory.mktemp(request.param)))
+    return AutoTokenizer.from_pretrained(BUILDERS[request.param](tmp_path_factory.mktemp(request.param)))
 
 
 def by_tokenizer(tokenizer, batch: dict, max_length: int) -> dict:

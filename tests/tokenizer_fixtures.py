@@ -254,3 +254,17 @@ def build_sentencepiece(folder: Path, family: str, model_type: str = "unigram") 
     tokenizer = fast_class(vocab_file=str(model_path), model_max_length=512)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+# Every family's builder, by name (the graph tokenizers' and the fast encoder's tests run over them).
+BUILDERS = {
+    "bert-uncased": lambda folder: build_wordpiece(folder, lowercase=True),
+    "bert-cased": lambda folder: build_wordpiece(folder, lowercase=False),
+    "roberta": build_byte_bpe,
+    "roberta-prefix-space": lambda folder: build_byte_bpe(folder, add_prefix_space=True),
+    "xlm-roberta": lambda folder: build_sentencepiece(folder, "xlm-roberta"),
+    "xlm-roberta-bpe": lambda folder: build_sentencepiece(folder, "xlm-roberta", model_type="bpe"),
+    "camembert": lambda folder: build_sentencepiece(folder, "camembert"),
+    "albert": lambda folder: build_sentencepiece(folder, "albert"),
+    "deberta-v2": lambda folder: build_sentencepiece(folder, "deberta-v2"),
+}
