@@ -8,7 +8,8 @@ in a fresh process per run, with one random part made the Trainer's:
 
 - ``random-batches``: ``train.group_by_length=false`` (batches drawn at random, as the Trainer's sampler);
 - ``normal-head``: the new classifier kernel drawn from normal(0, initializer_range), PyTorch's
-  ``_init_weights``, instead of TF's TruncatedNormal(initializer_range) (std 0.88 x as large).
+  ``_init_weights``, instead of TF's TruncatedNormal(initializer_range) (std 0.88 x as large);
+- ``random-batches+normal-head``: both (``--variants`` picks some).
 
 The first-epoch loss with kerasft's defaults and the Trainer's are in ../quality.json's 3-epoch runs (the
 first epoch does not depend on the number of epochs on either side: constant rate, per-epoch seeded order).
@@ -24,7 +25,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[4]
-VARIANTS = ("random-batches", "normal-head")
+VARIANTS = ("random-batches", "normal-head", "random-batches+normal-head")
 
 
 def one_run(variant: str, seed: int, data: str) -> dict:
@@ -34,7 +35,7 @@ def one_run(variant: str, seed: int, data: str) -> dict:
 
     from kerasft import model as models
 
-    if variant == "normal-head":
+    if "normal-head" in variant:
         build = models.build_classifier
 
         def build_with_normal_head(*arguments, **options):
@@ -45,7 +46,7 @@ def one_run(variant: str, seed: int, data: str) -> dict:
             return model
 
         models.build_classifier = build_with_normal_head
-    overrides = ["train.group_by_length=false"] if variant == "random-batches" else []
+    overrides = ["train.group_by_length=false"] if "random-batches" in variant else []
     args = argparse.Namespace(
         task="goemotions",
         data=data,
@@ -67,6 +68,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--json", required=True)
     parser.add_argument("--lock")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -74,7 +76,7 @@ def main() -> None:
         return
     runs = []
     for seed in args.seeds:
-        for variant in VARIANTS:
+        for variant in args.variants:
             command = (["flock", args.lock] if args.lock else []) + [sys.executable, __file__, "--data", args.data]
             command += ["--json", args.json, "--one", variant, str(seed)]
             env = os.environ | {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
