@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[4]
 VARIANTS = ("random-batches", "normal-head", "random-batches+normal-head")
 
 
-def one_run(variant: str, seed: int, data: str) -> dict:
+def one_run(variant: str, seed: int, data: str, epochs: int = 1) -> dict:
     sys.path.insert(0, str(REPO / "benchmarks"))
     import multilabel_pairs_quality as quality
     import tensorflow as tf
@@ -52,7 +52,7 @@ def one_run(variant: str, seed: int, data: str) -> dict:
         data=data,
         checkpoint=None,
         max_length=128,
-        epochs=1,
+        epochs=epochs,
         batch_size=32,
         learning_rate=1e-4,
         seed=seed,
@@ -68,22 +68,24 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--json", required=True)
     parser.add_argument("--lock")
+    parser.add_argument("--epochs", type=int, default=1, help="1: the first-epoch losses; 3: the benchmark's runs")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print("RESULT " + json.dumps(one_run(args.one[0], int(args.one[1]), args.data)), flush=True)
+        print("RESULT " + json.dumps(one_run(args.one[0], int(args.one[1]), args.data, args.epochs)), flush=True)
         return
     runs = []
     for seed in args.seeds:
         for variant in args.variants:
             command = (["flock", args.lock] if args.lock else []) + [sys.executable, __file__, "--data", args.data]
-            command += ["--json", args.json, "--one", variant, str(seed)]
+            command += ["--json", args.json, "--epochs", str(args.epochs), "--one", variant, str(seed)]
             env = os.environ | {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
             finished = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
             result = json.loads(next(line for line in finished.stdout.splitlines() if line.startswith("RESULT "))[7:])
             runs.append(result)
-            print(variant, seed, result["train_loss"], round(result["test"]["micro_f1"], 4), flush=True)
+            figures = {key: round(result["test"][key], 4) for key in ("micro_f1", "macro_f1")}
+            print(variant, seed, result["train_loss"], figures, flush=True)
             Path(args.json).write_text(json.dumps(runs, indent=2))
 
 
