@@ -208,7 +208,7 @@ def compile_classifier(
     """The classic compile: Adam, the loss and metrics of the model's problem type (`loss_and_metrics`; ``threshold``
     and ``positive_weights`` for multi-label ones), XLA if ``jit_compile``.
 
-    Adam is kerasft.optimizer.Adam: Keras' Adam, applied by TensorFlow's fused kernel;
+    Adam is kerasft.optimizer.Adam: TensorFlow's fused kernel, epsilon placed as in PyTorch;
     ``optimizer`` names another Keras optimizer class, built with ``learning_rate``, such as
     kerasft.optimizer.LazyAdam (the recipe's ``train.lazy_adam``). The optimizer's variables
     are created here (`create_optimizer_state`) and the steps are traced without AutoGraph

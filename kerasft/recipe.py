@@ -99,7 +99,7 @@ class TrainConfig:
     epochs: int = 3
     batch_size: int = 32  # the global batch, across all replicas
     learning_rate: float = 5e-5
-    # True: Adam moves only the embedding rows of each batch's tokens (LazyAdam); False: every row, as Keras' Adam
+    # True: Adam moves only the embedding rows of each batch's tokens (LazyAdam); False: every row, as Adam does
     lazy_adam: bool = False
     # True: each batch holds texts of similar length (little padding; the batches' order still shuffled), as Hugging
     # Face's group_by_length; False: batches drawn at random from the shuffled epoch
