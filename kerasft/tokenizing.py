@@ -12,7 +12,7 @@ copied whole into NumPy. Processes that share the cache (a multi-worker run's wo
 filesystem) tokenize the same data one at a time, so all but the first read the first one's token
 ids (`tokenizing_lock`). Large splits (`PARALLEL_ROWS`) are tokenized by one process per core::
 
-    kerasft: data: tokenized 1000000 texts in 55.9 s with 2 processes (cached for the next run)
+    kerasft: data: tokenized 1000000 texts in 54.2 s with 2 processes (cached for the next run)
 """
 
 from __future__ import annotations
@@ -65,10 +65,10 @@ class FastEncoder:
 
     Why by hand: ``tokenizer(...)`` asks the Rust tokenizer for character offsets it then drops, and
     builds a `BatchEncoding` on the way; a million emotion-length texts tokenized in 80 s that way
-    and in 56 s this way (BENCHMARKS.md, data at scale). The Rust tokenizer is a copy with the same
-    truncation ``tokenizer(...)`` sets, so the caller's tokenizer is left as it was. Each process
-    checks its first batch against ``tokenizer(...)`` and keeps to ``tokenizer(...)`` if they differ
-    (a tokenizer class that adds its own Python steps), so the ids are always Hugging Face's.
+    and in 56 s this way (BENCHMARKS.md, data at scale). The Rust tokenizer is a copy, given the
+    truncation ``tokenizer(...)`` would set. Each process checks its first batch against
+    ``tokenizer(...)`` and keeps to ``tokenizer(...)`` if they differ (a tokenizer class that adds
+    its own Python steps), so the ids are always Hugging Face's.
 
         encode = FastEncoder(tokenizer, max_length=128)
         encode({"text": ["the cat sat on the mat", "a dog"]})  # {"input_ids": [[101, ...], ...], "attention_mask": ...}
@@ -92,8 +92,10 @@ class FastEncoder:
             return self._by_tokenizer(batch)
         encoded = self._by_backend(batch)
         if self.backend_agrees is None:
-            self.backend_agrees = encoded == self._by_tokenizer(batch)
-        return encoded if self.backend_agrees else self._by_tokenizer(batch)
+            expected = self._by_tokenizer(batch)
+            self.backend_agrees = encoded == expected
+            return expected
+        return encoded
 
     def __getstate__(self) -> dict:
         # What `datasets` fingerprints (the cache key) and sends to worker processes: the settings, not the check,
