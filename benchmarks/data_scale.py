@@ -9,8 +9,11 @@ own modules as a run does: `data.load_splits` (validation and test carved from t
 training epoch (batch 32) through `batching.training_batches` and `Dataset.to_tf_dataset`, padded
 and read into NumPy. Each size runs in a fresh process with an empty `datasets` cache, then again in
 another fresh process on the same cache (the second run of the same recipe). Peak RSS is the
-process's (ru_maxrss) and, separately, the largest of its tokenizing worker processes'. Each process's CPU
-steal (train_throughput.py's measure) says whether the host was busy meanwhile.
+process's (ru_maxrss) and, separately, the largest of its tokenizing worker processes'. ru_maxrss also counts
+the pages of memory-mapped arrow files the process has read, which the kernel drops when memory runs short;
+so a sampler (every 0.2 s) records the peak of anonymous memory too (``RssAnon``: what the process itself
+holds), for the process and for the sum of its tokenizing workers at one moment. Each process's CPU steal
+(train_throughput.py's measure) says whether the host was busy meanwhile.
 
 JSON: ``{"sizes": {"<n>": {"seconds": ..., "peak_rss_mb": ..., "cached_seconds": ..., ...}}, "cores": ...}``.
 """
@@ -25,6 +28,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -62,6 +66,33 @@ def write_csv(path: Path, rows: int, seed: int = 0) -> None:
             )
 
 
+def anonymous_mb(pid: int) -> float:
+    """A process's resident anonymous memory (heap, NumPy buffers; not mapped files) in MB; 0 once it has gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    return next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("RssAnon:")), 0.0)
+
+
+class AnonymousPeak(threading.Thread):
+    """Samples this process's anonymous memory, and the sum over its child processes', keeping the peaks.
+
+    Written by hand: ru_maxrss has no anonymous-only counterpart, and psutil is not a kerasft dependency."""
+
+    def __init__(self, every: float = 0.2):
+        super().__init__(daemon=True)
+        self.every, self.own, self.children = every, 0.0, 0.0
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        pid = os.getpid()
+        while not self.stopped.wait(self.every):
+            self.own = max(self.own, anonymous_mb(pid))
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            self.children = max(self.children, sum(anonymous_mb(int(child)) for child in children))
+
+
 def measure_once(path: str) -> dict:
     """One run's data preparation, in this process: seconds of each stage and the peak memory."""
     from kerasft import batching, data, tokenizing
@@ -69,6 +100,8 @@ def measure_once(path: str) -> dict:
     from kerasft.recipe import DataConfig, packaged_minilm
 
     tokenizer = load_tokenizer(packaged_minilm())
+    sampler = AnonymousPeak()
+    sampler.start()
     started = time.perf_counter()
     splits = data.load_splits(DataConfig(train=path), seed=42).splits
     loaded = time.perf_counter()
@@ -81,6 +114,8 @@ def measure_once(path: str) -> dict:
         batches += 1
         tokens += features["input_ids"].size
     assembled = time.perf_counter()
+    sampler.stopped.set()
+    sampler.join()
     assert batches == plan.steps_per_epoch
     return {
         "load_s": round(loaded - started, 2),
@@ -91,6 +126,8 @@ def measure_once(path: str) -> dict:
         "padded_tokens": tokens,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "peak_rss_tokenizer_processes_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+        "peak_anonymous_mb": round(sampler.own),
+        "peak_anonymous_tokenizer_processes_mb": round(sampler.children),
     }
 
 
@@ -139,6 +176,7 @@ def main() -> None:
             "cached_load_s": second["load_s"],
             "cached_tokenize_s": second["tokenize_s"],
             "cached_peak_rss_mb": second["peak_rss_mb"],
+            "cached_peak_anonymous_mb": second["peak_anonymous_mb"],
             "cached_cpu_steal": second["cpu_steal"],
         }
         if args.json:

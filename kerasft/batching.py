@@ -133,12 +133,11 @@ class Plan:
 def token_lengths(split) -> np.ndarray:
     """The number of tokens of every example of a tokenized split, read from the arrow column's offsets (no per-row
     Python)."""
-    import pyarrow as pa
+    import pyarrow.compute as pc
 
-    array = split.with_format("arrow")["input_ids"]  # in the split's order, after any select or shuffle
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    return np.diff(array.offsets.to_numpy())
+    # in the split's order, after any select or shuffle; chunk by chunk: combining the chunks first copied every
+    # token id (230 MB for 1M texts)
+    return pc.list_value_length(split.with_format("arrow")["input_ids"]).to_numpy()
 
 
 def pad_multiple(device_kind: str, jit_compile: bool) -> int:
