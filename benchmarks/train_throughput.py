@@ -20,7 +20,8 @@ model. Contenders:
   SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])``, float32 ``fit``.
 - ``kerasft-run``: the training stage of a whole ``kerasft run`` (kerasft.train.train: ``fit`` with the run's
   callbacks: backups, epoch log, TensorBoard, epoch checkpoints, NaN stop, monitoring) with its validation pass
-  over a split one eighth the size of the training rows (emotion's proportion), the figure users meet.
+  over a split one eighth the size of the training rows (emotion's proportion), the figure users meet. Its
+  ``phases`` say where the time bare ``fit`` does not spend goes (`PhaseClock`).
 - ``hf-trainer``: Trainer with dynamic padding (``DataCollatorWithPadding``).
 - ``hf-trainer-grouped``: the same with ``group_by_length=True``.
 - ``hf-trainer-bf16``, ``hf-trainer-grouped-bf16``: the two above with ``TrainingArguments(bf16=True)`` (CPU
@@ -57,8 +58,10 @@ PyTorch is a benchmark-only extra: ``pip install -e '.[benchmark]'`` (torch CPU 
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import csv
+import functools
 import json
 import os
 import platform
@@ -203,6 +206,46 @@ def numpy_function_batches(split, plan, collate):
     return batching.shard_by_data(batching.without_autotune(dataset))
 
 
+class PhaseClock:
+    """Where the training stage of ``kerasft run`` spends the time bare `fit` does not: the validation pass (its
+    first trace included), each callback's hooks, saving the trained weights. Seconds per phase, summed::
+
+        clock = PhaseClock()
+        model.fit = clock.fit_with_timed_callbacks(model.fit)
+        model.evaluate = clock.timed("validation", model.evaluate)   # fit validates through model.evaluate
+    """
+
+    HOOKS = ("on_train_begin", "on_train_batch_begin", "on_train_batch_end", "on_epoch_end", "on_train_end")
+
+    def __init__(self):
+        self.seconds = collections.defaultdict(float)
+
+    def timed(self, phase: str, function):
+        @functools.wraps(function)  # keeps Keras' ``_is_default`` mark: a hook it skips stays skipped
+        def timed_function(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds[phase] += time.perf_counter() - started
+
+        return timed_function
+
+    def fit_with_timed_callbacks(self, fit):
+        def timed_fit(*args, callbacks=(), **kwargs):
+            for callback in callbacks:
+                for hook in self.HOOKS:
+                    method = getattr(callback, hook)
+                    if not getattr(method, "_is_default", False):
+                        setattr(callback, hook, self.timed(f"{type(callback).__name__}.{hook}", method))
+            return fit(*args, callbacks=callbacks, **kwargs)
+
+        return timed_fit
+
+    def phases(self) -> dict:
+        return {phase: round(seconds, 3) for phase, seconds in sorted(self.seconds.items(), key=lambda kv: -kv[1])}
+
+
 def run_kerasft(name: str, data_file: str, checkpoint: str, batch_size: int, rows: int) -> dict:
     """kerasft as a run builds it (kerasft.session, kerasft.train, kerasft.batching), with one lever undone for a
     variant."""
@@ -273,18 +316,29 @@ def run_kerasft(name: str, data_file: str, checkpoint: str, batch_size: int, row
         options = tf.data.Options()
         options.autotune.enabled = True
         train_ds = train_ds.with_options(options)
+    clock = PhaseClock()
     started = time.perf_counter()
     if name == "kerasft-run":
         with tempfile.TemporaryDirectory() as scratch:
             run_dir = RunDir.create(Path(scratch), "run", "benchmark")
-            train.train(session, run_dir, Path(scratch) / "tb" / "run", TrainingState(run_dir, chief=True), plan)
+            state = TrainingState(run_dir, chief=True)
+            model.fit = clock.fit_with_timed_callbacks(model.fit)
+            model.evaluate = clock.timed("validation", model.evaluate)
+            state.save_trained = clock.timed("save_trained", state.save_trained)
+            train.train(session, run_dir, Path(scratch) / "tb" / "run", state, plan)
             seconds = time.perf_counter() - started
     else:
         model.fit(train_ds, epochs=1, steps_per_epoch=plan.steps_per_epoch, verbose=0)
         seconds = time.perf_counter() - started
     probabilities = evaluate.predict_split(evaluate.evaluation_model(session), split, session.tokenizer, batch_size)
     accuracy = float((probabilities.argmax(axis=1) == np.asarray(split["label"])).mean())
-    return {"seconds": seconds, "accuracy": accuracy, "precision": precision.policy, "xla": precision.jit_compile}
+    return {
+        "seconds": seconds,
+        "accuracy": accuracy,
+        "precision": precision.policy,
+        "xla": precision.jit_compile,
+        **({"phases": clock.phases()} if clock.seconds else {}),
+    }
 
 
 def run_hf_trainer(name: str, texts, labels, names, checkpoint: str, batch_size: int) -> dict:
@@ -518,7 +572,7 @@ def main() -> None:
             rounds[name].append(row)
             print(
                 f"  {name}: {row['ex_per_s']:.1f} examples/s, accuracy {row['accuracy']:.4f}, CPU steal "
-                f"{row['cpu_steal']:.1%}",
+                f"{row['cpu_steal']:.1%}" + (f", seconds by phase {row['phases']}" if "phases" in row else ""),
                 file=sys.stderr,
                 flush=True,
             )

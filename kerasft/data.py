@@ -298,7 +298,8 @@ def _canonical_columns(split: datasets.Dataset, name: str, data) -> datasets.Dat
                 + (", or set data.multi_label=true for lists of labels" if role == "label" else "")
             )
     for column in (TEXT, TEXT_PAIR):  # numbers read from a CSV column are texts too: "42" is a review
-        if column in split.column_names and split.features[column].dtype != "string":
+        # large_string: how pyarrow reads the text of a large CSV (10M rows); casting it wrote a 2 GB copy
+        if column in split.column_names and split.features[column].dtype not in ("string", "large_string"):
             split = split.cast_column(column, datasets.Value("string"))
     return split
 

@@ -155,6 +155,19 @@ def test_carving_two_splits_reads_no_column_row_by_row(tmp_path, monkeypatch, em
     ]
 
 
+def test_large_string_texts_are_kept_as_they_are(tmp_path):
+    """pyarrow reads the texts of a large CSV as large_string; they are strings already, not cast (a full copy)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "d.parquet"
+    texts = [f"text number {i}" for i in range(40)]
+    pq.write_table(pa.table({"text": pa.array(texts, pa.large_string()), "label": ["ab"[i % 2] for i in range(40)]}), path)
+    splits = load_splits(DataConfig(train=str(path)), seed=0).splits
+    assert splits["train"].features["text"].dtype == "large_string"
+    assert sorted(text for name in ("train", "validation", "test") for text in splits[name]["text"]) == sorted(texts)
+
+
 def test_samples_are_shuffle_then_select(files, tmp_path):
     rows = "".join(f"text {i};{'ab'[i % 2]}\n" for i in range(50))
     path = write(tmp_path / "d.txt", rows)
