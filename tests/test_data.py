@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 
@@ -113,7 +114,15 @@ def test_missing_validation_and_test_are_carved_seeded_and_stratified(tmp_path):
     assert not set(first["train"]["text"]) & (set(first["validation"]["text"]) | set(first["test"]["text"]))
 
 
-@pytest.mark.parametrize("labels", ["ab" * 50, "ab" * 49 + "cd"], ids=["stratified", "a class of one"])
+@pytest.mark.parametrize(
+    "labels",
+    [
+        "ab" * 50,
+        "ab" * 49 + "cd",
+        "".join(random.Random(0).sample("a" * 37 + "b" * 21 + "c" * 9 + "d" * 3 + "e" * 30, 100)),
+    ],
+    ids=["stratified", "a class of one", "five uneven classes"],
+)
 def test_split_off_carves_the_rows_train_test_split_carves(labels):
     split = encode_labels(DatasetDict(train=Dataset.from_dict({"text": list(range(100)), "label": list(labels)})))[0]
     rest, carved = split_off(split["train"], 0.15, seed=3)
@@ -162,10 +171,31 @@ def test_large_string_texts_are_kept_as_they_are(tmp_path):
 
     path = tmp_path / "d.parquet"
     texts = [f"text number {i}" for i in range(40)]
-    pq.write_table(pa.table({"text": pa.array(texts, pa.large_string()), "label": ["ab"[i % 2] for i in range(40)]}), path)
+    pq.write_table(
+        pa.table({"text": pa.array(texts, pa.large_string()), "label": ["ab"[i % 2] for i in range(40)]}), path
+    )
     splits = load_splits(DataConfig(train=str(path)), seed=0).splits
     assert splits["train"].features["text"].dtype == "large_string"
     assert sorted(text for name in ("train", "validation", "test") for text in splits[name]["text"]) == sorted(texts)
+
+
+def test_the_quoting_check_holds_a_line_at_a_time_not_the_file(tmp_path):
+    """The check that refuses quotes joining lines streams the file: its memory does not grow with the file."""
+    import tracemalloc
+
+    from kerasft.data import _check_quoting
+
+    path = tmp_path / "big.csv"
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write("text,label\n")
+        handle.writelines(f'"a quoted text, number {i}",{"ab"[i % 2]}\n' for i in range(300_000))  # 10 MB, quotes
+    tracemalloc.start()
+    try:
+        _check_quoting(path, ",")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert path.stat().st_size > 9_000_000 and peak < 3_000_000, peak
 
 
 def test_samples_are_shuffle_then_select(files, tmp_path):
