@@ -512,8 +512,8 @@ def _label_values(split: datasets.Dataset, name: str) -> set:
 
 
 def _carve_missing_splits(splits: DatasetDict, data, seed: int) -> DatasetDict:
-    """A missing validation or test split is carved from train, seeded and stratified by label: the rows
-    `split_off` carves, one split after the other.
+    """A missing validation or test split is carved from train, seeded and stratified by label (`carve`), one split
+    after the other.
 
     The labels are read once, and every carved split is selected from train directly. Reading them
     again through the first carve's selection cost 470 MB and 8.5 s for 1M rows (datasets gathers an
@@ -537,22 +537,13 @@ def _carve_missing_splits(splits: DatasetDict, data, seed: int) -> DatasetDict:
     return DatasetDict({name: splits[name] for name in SPLITS})
 
 
-def split_off(split: datasets.Dataset, fraction: float, seed: int) -> tuple[datasets.Dataset, datasets.Dataset]:
-    """(the rest, a seeded ``fraction`` of ``split``), stratified by label where every class has two examples.
-
-    The same rows as ``split.train_test_split(test_size=fraction, seed=seed, stratify_by_column="label")``
-    (falling back to the unstratified split on a ValueError).
-    """
-    rest, part = carve(_stratification_labels(split), len(split), fraction, seed)
-    return split.select(rest), split.select(part)
-
-
 def carve(labels: np.ndarray | None, examples: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Row numbers (the rest, a seeded ``fraction``) of ``examples`` rows, stratified by ``labels`` when given and
-    every class has two examples.
+    every class has two examples: the rows ``train_test_split(test_size=fraction, seed=seed,
+    stratify_by_column="label")`` carves, falling back as it does to an unstratified split.
 
-    The rows `train_test_split` carves (`_stratified_split` draws them as it does), with the labels read as one
-    column: datasets 5 reads them row by row there (``np.asarray`` over its lazy ``Column``), 48 of the 51 s that
+    `_stratified_split` draws them as `train_test_split` does, with the labels read as one column: datasets 5
+    reads them row by row there (``np.asarray`` over its lazy ``Column``), 48 of the 51 s that
     loading 200,000 rows took.
     """
     carved = math.ceil(fraction * examples)

@@ -11,7 +11,7 @@ import sys
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict
 
-from kerasft.data import encode_labels, load_file, load_splits, split_off
+from kerasft.data import _stratification_labels, carve, encode_labels, load_file, load_splits
 from kerasft.errors import UserError
 from kerasft.recipe import DataConfig
 from kerasft.tokenizing import resolve_max_length, tokenize
@@ -24,6 +24,12 @@ ROWS = [
     ("i feel so alone", "sadness"),
     ("stop shouting at me", "anger"),
 ]
+
+
+def split_off(split, fraction: float, seed: int):
+    """One carve of ``split``, as `load_splits` makes it: (the rest, the carved part)."""
+    rest, part = carve(_stratification_labels(split), len(split), fraction, seed)
+    return split.select(rest), split.select(part)
 
 
 def write(path, text: str):
@@ -126,7 +132,7 @@ def test_missing_validation_and_test_are_carved_seeded_and_stratified(tmp_path):
 def test_split_off_carves_the_rows_train_test_split_carves(labels):
     split = encode_labels(DatasetDict(train=Dataset.from_dict({"text": list(range(100)), "label": list(labels)})))[0]
     rest, carved = split_off(split["train"], 0.15, seed=3)
-    try:  # what kerasft did before split_off, and does for multi-hot labels
+    try:  # what kerasft did before it carved by itself
         expected = split["train"].train_test_split(test_size=0.15, seed=3, stratify_by_column="label")
     except ValueError:
         expected = split["train"].train_test_split(test_size=0.15, seed=3)
@@ -135,7 +141,7 @@ def test_split_off_carves_the_rows_train_test_split_carves(labels):
 
 @pytest.mark.parametrize("empty_texts", [False, True], ids=["all texts", "an empty text dropped"])
 def test_carving_two_splits_reads_no_column_row_by_row(tmp_path, monkeypatch, empty_texts):
-    """The carved splits are the rows `split_off` carves one after the other, and no column is read through an
+    """The carved splits are the rows two carves make one after the other, and no column is read through an
     indices mapping (datasets gathers those one row at a time: 470 MB for 1M rows)."""
     from datasets.formatting import formatting
 
