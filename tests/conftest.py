@@ -7,6 +7,7 @@ takes seconds. Where a real pretrained checkpoint matters, tests use the package
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import re
@@ -148,6 +149,19 @@ def kerasft(*args, cwd: Path, timeout: float = 300) -> subprocess.CompletedProce
         timeout=timeout,
         env=os.environ | {"PYTHONPATH": str(REPO)},
     )
+
+
+def kerasft_in_process(*args, cwd: Path) -> subprocess.CompletedProcess:
+    """The same `kerasft` command run in this process through Click's CliRunner, for checks of what a command answers:
+    a new process spends seconds importing TensorFlow. Exit codes and tracebacks as a process shows them are checked
+    through `kerasft` above."""
+    from click.testing import CliRunner
+
+    from kerasft.cli import main
+
+    with contextlib.chdir(cwd):
+        result = CliRunner().invoke(main, list(map(str, args)))
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 
 def adam_algorithm_1(start, gradients, rate, epsilon=1e-7, beta_1=0.9, beta_2=0.999):

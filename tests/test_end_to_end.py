@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import kerasft, read_rows, write_recipe
+from conftest import kerasft, kerasft_in_process, read_rows, write_recipe
 
 pytestmark = pytest.mark.slow  # whole runs and exports through the command
 
@@ -161,12 +161,14 @@ def test_an_existing_run_is_never_overwritten(finished_run):
 
 def test_reexport_takes_the_next_version_and_answers_the_same(finished_run):
     workdir, run_dir, _ = finished_run
-    result = kerasft("export", run_dir, cwd=workdir)
+    result = kerasft_in_process("export", run_dir, cwd=workdir)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (run_dir / "export" / "tiny" / "2" / "saved_model.pb").is_file()
     texts = ["where is my parcel", "i was charged twice", "the app crashes on login"]
     answers = [
-        json.loads(kerasft("predict", run_dir / "export" / "tiny" / version, *texts, "--json", cwd=workdir).stdout)
+        json.loads(
+            kerasft_in_process("predict", run_dir / "export" / "tiny" / version, *texts, "--json", cwd=workdir).stdout
+        )
         for version in ("1", "2")
     ]
     assert [a["label"] for a in answers[0]] == [a["label"] for a in answers[1]]
@@ -182,9 +184,11 @@ def test_reexport_of_a_missing_checkpoint_is_refused(finished_run):
 def test_predict_prints_a_line_per_text_in_input_order(finished_run):
     workdir, run_dir, _ = finished_run
     texts = ["refund please", "", "my password stopped working", "Ünïcödé 😀"]
-    plain = kerasft("predict", run_dir / "export" / "tiny", *texts, cwd=workdir)
+    plain = kerasft_in_process("predict", run_dir / "export" / "tiny", *texts, cwd=workdir)
     as_json = json.loads(
-        kerasft("predict", run_dir / "export" / "tiny", *texts, "--json", "--batch-size", "3", cwd=workdir).stdout
+        kerasft_in_process(
+            "predict", run_dir / "export" / "tiny", *texts, "--json", "--batch-size", "3", cwd=workdir
+        ).stdout
     )
     lines = plain.stdout.strip("\n").split("\n")
     assert len(lines) == len(as_json) == len(texts)

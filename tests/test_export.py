@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -125,12 +126,13 @@ def test_no_optimizer_state_in_the_export(exported, trained):
 
 
 @pytest.mark.slow
-def test_second_export_takes_the_next_version_and_never_overwrites(trained, tmp_path):
+def test_second_export_takes_the_next_version_and_never_overwrites(trained, exported, tmp_path):
     model, tokenizer, _, _ = trained
-    first, _ = export(model, tokenizer, tmp_path / "tiny")
+    first = tmp_path / "tiny" / "1"
+    shutil.copytree(exported[0], first)  # an earlier export's version 1
     stamp = (first / "saved_model.pb").stat().st_mtime_ns
     second, facts = export(model, tokenizer, tmp_path / "tiny")
-    assert (first.name, second.name, facts["version"]) == ("1", "2", 2)
+    assert (second.name, facts["version"]) == ("2", 2)
     assert (first / "saved_model.pb").stat().st_mtime_ns == stamp
 
 
@@ -180,7 +182,7 @@ TF_ONLY_CLIENT = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_tensorflow_only_process_answers_raw_text_like_kerasft_predict(exported, trained, tmp_path):
-    from conftest import kerasft
+    from conftest import kerasft_in_process
 
     path, _ = exported
     texts = trained[2]
@@ -201,7 +203,7 @@ def test_tensorflow_only_process_answers_raw_text_like_kerasft_predict(exported,
     np.testing.assert_allclose(served["probabilities"], trained[3], atol=1e-4)
     text_file = tmp_path / "texts.txt"
     text_file.write_text("\n".join(text.replace("\n", " ") for text in texts[:40]), encoding="utf-8")
-    predicted = kerasft("predict", path, "--file", text_file, "--json", cwd=tmp_path)
+    predicted = kerasft_in_process("predict", path, "--file", text_file, "--json", cwd=tmp_path)
     assert predicted.returncode == 0, predicted.stderr[-2000:]
     pipeline_like = json.loads(predicted.stdout)
     assert [item["label"] for item in pipeline_like] == served["label"][:40]

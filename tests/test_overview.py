@@ -9,7 +9,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from conftest import QUICKSTART_DATA, kerasft, read_rows, write_recipe
+from conftest import QUICKSTART_DATA, kerasft_in_process, read_rows, write_recipe
 
 LONG_TEXT = "my parcel " * 30  # far past max_length=32 tokens
 
@@ -58,7 +58,7 @@ def test_inspect_writes_an_overview_that_matches_a_recount(tmp_path, tiny_checkp
     from transformers import AutoTokenizer
 
     recipe = write_recipe(tmp_path / "tiny.py", tiny_checkpoint, flawed_data)
-    result = kerasft("inspect", recipe, "--output-dir", tmp_path / "out", cwd=tmp_path)
+    result = kerasft_in_process("inspect", recipe, "--output-dir", tmp_path / "out", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     (folder,) = (tmp_path / "out").iterdir()
     assert folder.name.startswith("inspect-tiny-")
