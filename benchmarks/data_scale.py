@@ -1,21 +1,25 @@
 """How a run's cost on data grows with the data: load + tokenize + one epoch of batch assembly, no model.
 
-    python benchmarks/data_scale.py [--sizes 100000,1000000] [--json FILE] [--folder DIR]
+    python benchmarks/data_scale.py [--sizes 100000,1000000] [--texts synthetic|emotion-style] [--json FILE]
 
-For each size, a SYNTHETIC CSV of that many rows (texts of 3 to 60 words drawn from a 5,000-word
-vocabulary, six labels; written once into ``--folder`` and reused, not timed) goes through kerasft's
-own modules as a run does: `data.load_splits` (validation and test carved from train),
-`tokenizing.tokenize` with the packaged MiniLM tokenizer (max_length 128), then every global batch of one
-training epoch (batch 32) through `batching.training_batches` and `Dataset.to_tf_dataset`, padded
-and read into NumPy. Each size runs in a fresh process with an empty `datasets` cache, then again in
-another fresh process on the same cache (the second run of the same recipe). Peak RSS is the
-process's (ru_maxrss) and, separately, the largest of its tokenizing worker processes'. ru_maxrss also counts
-the pages of memory-mapped arrow files the process has read, which the kernel drops when memory runs short;
-so a sampler (every 0.2 s) records the peak of anonymous memory too (``RssAnon``: what the process itself
-holds), for the process and for the sum of its tokenizing workers at one moment. Each process's CPU steal
-(train_throughput.py's measure) says whether the host was busy meanwhile.
+For each size, a SYNTHETIC CSV of that many rows (written once into ``--folder`` and reused, not timed)
+goes through kerasft's own modules as a run does. ``--texts synthetic`` (the default): texts of 3 to 60
+words drawn from a 5,000-word vocabulary of made-up words, which MiniLM's WordPiece cuts into about 85
+tokens a text; ``--texts emotion-style``: make_emotion_style.py's English sentences (2-66 words, median
+17; about 22 tokens a text), as long as the emotion data's. Then: `data.load_splits` (validation and
+test carved from train), `tokenizing.tokenize` with the packaged MiniLM tokenizer (max_length 128), then
+every global batch of one training epoch (batch 32) through `batching.training_batches` and
+`Dataset.to_tf_dataset`, padded and read into NumPy. Each size runs in a fresh process with an empty
+`datasets` cache, then again in another fresh process on the same cache (the second run of the same
+recipe). Peak RSS is the process's (ru_maxrss) and, separately, the largest of its tokenizing worker
+processes'. ru_maxrss also counts the pages of memory-mapped arrow files the process has read, which the
+kernel drops when memory runs short; so a sampler (every 0.2 s) records the peak of anonymous memory too
+(``RssAnon``: what the process itself holds), for the process and for the sum of its tokenizing workers
+at one moment. Each process's CPU steal (train_throughput.py's measure) says whether the host was busy
+meanwhile.
 
-JSON: ``{"sizes": {"<n>": {"seconds": ..., "peak_rss_mb": ..., "cached_seconds": ..., ...}}, "cores": ...}``.
+JSON: ``{"sizes": {"<n>": {"seconds": ..., "peak_rss_mb": ..., "cached_seconds": ..., ...}}, "cores": ...,
+"texts": ...}``.
 """
 
 from __future__ import annotations
@@ -64,6 +68,20 @@ def write_csv(path: Path, rows: int, seed: int = 0) -> None:
             writer.writerows(
                 (" ".join(words[end - length : end]), label) for end, length, label in zip(ends, lengths, labels)
             )
+
+
+def write_emotion_style_csv(path: Path, rows: int, seed: int = 0) -> None:
+    """``rows`` of make_emotion_style.py's texts with their labels, 100,000 rows (one seed) at a time."""
+    from make_emotion_style import make_rows
+
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        for block, start in enumerate(range(0, rows, 100_000)):
+            writer.writerows(make_rows(min(100_000, rows - start), seed + block))
+
+
+WRITERS = {"synthetic": ("texts", write_csv), "emotion-style": ("emotion-style", write_emotion_style_csv)}
 
 
 def anonymous_mb(pid: int) -> float:
@@ -152,6 +170,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100000,1000000", help="comma-separated row counts")
     parser.add_argument("--json", type=Path, help="write the results here (merged with a file already there)")
+    parser.add_argument("--texts", choices=sorted(WRITERS), default="synthetic", help="which synthetic texts")
     parser.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()) / "kerasft-data-scale")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -159,12 +178,15 @@ def main() -> None:
         print("RESULT " + json.dumps(measure_once(args.one)), flush=True)
         return
     results = json.loads(args.json.read_text()) if args.json and args.json.is_file() else {"sizes": {}}
-    results["cores"] = len(os.sched_getaffinity(0))
+    if results.get("texts", args.texts) != args.texts:
+        raise SystemExit(f"{args.json} holds {results['texts']} texts; give another --json for {args.texts}")
+    results["cores"], results["texts"] = len(os.sched_getaffinity(0)), args.texts
+    prefix, write = WRITERS[args.texts]
     args.folder.mkdir(parents=True, exist_ok=True)
     for size in [int(size) for size in args.sizes.split(",")]:
-        path = args.folder / f"texts-{size}.csv"
+        path = args.folder / f"{prefix}-{size}.csv"
         if not path.is_file():
-            write_csv(path, size)
+            write(path, size)
         print(f"{size} rows ({path.stat().st_size / 1e6:.0f} MB):", flush=True)
         with tempfile.TemporaryDirectory(dir=args.folder) as cache:
             first = run_fresh(path, cache)
