@@ -42,6 +42,7 @@ class KeepLastCheckpoints(keras.callbacks.Callback):
         self.directory = str(directory)
         self.max_to_keep = max_to_keep
         self.manager = None
+        self.newest: tuple[str, int, int] | None = None  # (prefix, epoch, optimizer step) of the newest save
 
     def on_train_begin(self, logs=None):
         checkpoint = tf.train.Checkpoint(model=self.model)
@@ -53,7 +54,22 @@ class KeepLastCheckpoints(keras.callbacks.Callback):
         if not math.isfinite((logs or {}).get("loss", 0.0)):
             # TerminateOnNaN stopped this epoch: its weights are not worth keeping, nor worth pruning a good one for
             return
-        self.manager.save(checkpoint_number=epoch + 1)
+        path = self.manager.save(checkpoint_number=epoch + 1)
+        self.newest = (path, epoch, int(self.model.optimizer.iterations.numpy()))
+
+    def holding_current_weights(self, stopper: keras.callbacks.EarlyStopping | None) -> str | None:
+        """The newest checkpoint's prefix if the model still holds the weights it saved, else None.
+
+        Not so after any step since, or when early stopping (``stopper``) put back the weights of
+        another epoch: Keras' EarlyStopping restores its best epoch's at the end of training.
+        """
+        if self.newest is None:
+            return None
+        path, epoch, step = self.newest
+        restored = stopper is not None and stopper.restore_best_weights and stopper.best_weights is not None
+        if step != int(self.model.optimizer.iterations.numpy()) or (restored and stopper.best_epoch != epoch):
+            return None
+        return path
 
 
 class StopOnNaN(keras.callbacks.TerminateOnNaN):
@@ -126,11 +142,12 @@ def train(
     # Ctrl-C backs up after the step in progress; not in multi-worker runs, where saving takes every worker
     saver = SaveOnInterrupt() if session.workers == 1 else None
     nan = StopOnNaN()
+    checkpointer = KeepLastCheckpoints(checkpoints, max_to_keep=recipe.train.keep_checkpoints)
     callbacks = [
         state.backup_callback(recipe.train.backup_every_steps, plan.steps_per_epoch),
         state.history_callback(),
         keras.callbacks.TensorBoard(log_dir=str(tensorboard_run), update_freq="epoch"),
-        KeepLastCheckpoints(checkpoints, max_to_keep=recipe.train.keep_checkpoints),
+        checkpointer,
         nan,
         *monitor.training_callbacks(recipe, session.label_names, tensorboard_run, session.chief),
         *([saver.callback()] if saver else []),
@@ -152,10 +169,12 @@ def train(
                 state.interrupted_at = saver.saved_at if saver else None
         if nan.stopped_at is not None:  # before the final (NaN) weights are saved, evaluated or exported
             raise nan_error(nan.stopped_at, recipe.train.learning_rate, checkpoints)
+        stopper = next((c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)), None)
+        # every worker decides alike (same steps, same validation figures): all write the weights again or none does
+        state.save_trained(model, saved_as=checkpointer.holding_current_weights(stopper))
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
-    state.save_trained(model)
     if saver and saver.requested:  # Ctrl-C came during the last validation: training is complete and saved
         raise KeyboardInterrupt
     return state.history(history.history)

@@ -459,18 +459,65 @@ def sigterm_self():
     time.sleep(1)
 
 
+def test_the_final_weights_are_named_by_the_epoch_checkpoint_only_while_the_model_holds_its_weights(tmp_path):
+    """After `fit`, the newest epoch checkpoint stands for the final weights unless a step came after it or early
+    stopping put back another epoch's weights; a run resumed after training restores them from wherever they are."""
+    import numpy as np
+    import tf_keras as keras
+
+    from kerasft.resume import TrainingState
+    from kerasft.rundir import RunDir
+    from kerasft.train import KeepLastCheckpoints
+
+    def tiny_model():
+        model = keras.Sequential([keras.layers.Dense(2, input_shape=(3,))])
+        model.compile(optimizer="adam", loss="mse")
+        return model
+
+    x, y = np.random.default_rng(0).normal(size=(8, 3)), np.zeros((8, 2))
+    model, checkpointer = tiny_model(), KeepLastCheckpoints(tmp_path / "run" / "checkpoints", max_to_keep=2)
+    stopper = keras.callbacks.EarlyStopping(monitor="loss", patience=5, restore_best_weights=True)
+    model.fit(x, y, epochs=3, verbose=0, callbacks=[checkpointer, stopper])  # the loss falls: epoch 3 is the best
+    newest = checkpointer.holding_current_weights(stopper)
+    assert newest and newest.endswith("epoch-3") and checkpointer.holding_current_weights(None) == newest
+
+    state = TrainingState(RunDir(tmp_path / "run"), chief=True)
+    state.save_trained(model, saved_as=newest)
+    assert state.trained() == newest and state.trained_steps() == 3 and not (state.trained_dir / "model.index").exists()
+    restored = tiny_model()
+    state.restore_trained(restored)
+    for mine, theirs in zip(restored.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+
+    stopper.best_epoch = 1  # as if epoch 2 had been the best: EarlyStopping restored its weights at the end
+    assert checkpointer.holding_current_weights(stopper) is None
+    stopper.best_epoch = 2
+    model.train_on_batch(x, y)  # a step after the newest checkpoint
+    assert checkpointer.holding_current_weights(stopper) is None and checkpointer.holding_current_weights(None) is None
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("stage", ["evaluate", "export"])
 def test_sigterm_during_evaluation_or_export_marks_the_run_and_resume_finishes_without_training(
     tmp_path, recipe, monkeypatch, stage
 ):
     from kerasft import evaluate, export
+    from kerasft.model import weights_fingerprint
 
     run_dir = (tmp_path / "runs" / stage).resolve()
     seen = {}
     if stage == "evaluate":
         real = evaluate.evaluate
-        monkeypatch.setattr(evaluate, "evaluate", lambda *args: (sigterm_self(), real(*args))[1])
+
+        def stop_with_the_weights_noted(session, *args):
+            seen["weights"] = weights_fingerprint(session.model)
+            # the last epoch's checkpoint holds the final weights: trained/ names it instead of a copy
+            seen["trained"] = json.loads((run_dir / "trained" / "steps.json").read_text())
+            seen["copied"] = (run_dir / "trained" / "model.index").exists()
+            sigterm_self()
+            return real(session, *args)
+
+        monkeypatch.setattr(evaluate, "evaluate", stop_with_the_weights_noted)
     else:
         real = export.check_parity
 
@@ -497,6 +544,10 @@ def test_sigterm_during_evaluation_or_export_marks_the_run_and_resume_finishes_w
     assert "Epoch 1/" not in resumed.output  # no training again
     assert json.loads((run_dir / "status.json").read_text())["state"] == "complete"
     assert [path.name for path in (run_dir / "export" / "tiny").iterdir()] == ["1"]
+    if stage == "evaluate":
+        assert seen["trained"]["weights"] == "checkpoints/epoch-2" and not seen["copied"]
+        training = json.loads((run_dir / "metrics.json").read_text())["training"]
+        assert (training["weights"], training["steps"]) == (seen["weights"], seen["trained"]["steps"])
 
 
 @pytest.mark.slow
