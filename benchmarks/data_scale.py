@@ -126,7 +126,8 @@ def measure_once(path: str) -> dict:
     tokenized = tokenizing.tokenize(splits, tokenizer, MAX_LENGTH, log=True)
     done = time.perf_counter()
     train = tokenized["train"]
-    plan = batching.Plan(len(train), BATCH, seed=42, epochs=1, lengths=batching.token_lengths(train))
+    lengths = batching.token_lengths(train)
+    plan = batching.Plan(len(train), BATCH, seed=42, epochs=1, lengths=lengths)
     batches, tokens = 0, 0
     for features, _ in batching.training_batches(train, plan, batching.PadToLongest(tokenizer)).as_numpy_iterator():
         batches += 1
@@ -142,6 +143,7 @@ def measure_once(path: str) -> dict:
         "seconds": round(assembled - started, 2),
         "batches": batches,
         "padded_tokens": tokens,
+        "tokens_per_text": round(float(lengths.mean()), 1),  # the training split's, special tokens included
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "peak_rss_tokenizer_processes_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
         "peak_anonymous_mb": round(sampler.own),
