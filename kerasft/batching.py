@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 LABEL = "label"
+MASK = "attention_mask"  # built by PadToLongest, not stored (kerasft.tokenizing)
 BUCKET_CHUNK = 50  # batches sorted by length together: larger pads less, smaller mixes the data more
 # Batches pad to their longest text rounded up to a multiple of this many tokens. On CPUs, 1: `fit`
 # traces its step once for any width, and rounding up to 8 measured slower (72.4 against 91.5
@@ -158,7 +159,9 @@ class PadToLongest:
         batch = collate([{"input_ids": [101, 7, 102], "attention_mask": [1, 1, 1], "label": 2}, ...])
 
     Every input the tokenizer returns is padded, ``token_type_ids`` included (a pair's second text is
-    segment 1). Labels come out as int64 class ids, or float32 multi-hot rows for multi-label data.
+    segment 1). The ``attention_mask``, which kerasft.tokenizing does not store, is built from the
+    lengths: ones over each example's tokens, zeros over its padding. Labels come out as int64 class
+    ids, or float32 multi-hot rows for multi-label data.
     """
 
     def __init__(self, tokenizer, pad_to_multiple_of: int = PAD_MULTIPLE, pad_to_length: int | None = None):
@@ -180,6 +183,10 @@ class PadToLongest:
         """The model inputs ``split`` has, in the tokenizer's order."""
         return [name for name in self.input_names if name in split.column_names]
 
+    def outputs(self, split) -> list[str]:
+        """The model inputs batches of ``split`` carry: its own, and the attention mask if the model takes one."""
+        return [name for name in self.input_names if name in split.column_names or name == MASK]
+
     def width(self, longest: int) -> int:
         """The width of a batch whose longest example has ``longest`` tokens."""
         if self.fixed:
@@ -187,14 +194,18 @@ class PadToLongest:
         return -(-longest // self.multiple) * self.multiple
 
     def __call__(self, examples: list[dict]) -> dict[str, np.ndarray]:
-        names = [name for name in self.input_names if name in examples[0]]
-        lengths = [len(example[names[0]]) for example in examples]
+        names = [name for name in self.input_names if name in examples[0] or name == MASK]
+        lengths = [len(example["input_ids"]) for example in examples]
         width = self.width(max(lengths, default=0))
         if self.inferring:  # see _to_tf_dataset
             self._inferred = getattr(self, "_inferred", 0) + 1
             width += self._inferred % 2
         batch = {}
         for name in names:
+            if name == MASK and MASK not in examples[0]:  # ones over the tokens: the mask before padding
+                columns, counts = np.arange(width)[np.newaxis, :], np.asarray(lengths)[:, np.newaxis]
+                batch[name] = (columns >= width - counts if self.left else columns < counts).astype(np.int64)
+                continue
             padded = np.full((len(examples), width), self.pad_id if name == "input_ids" else 0, dtype=np.int64)
             for row, (example, length) in enumerate(zip(examples, lengths)):
                 if self.left:
@@ -221,7 +232,7 @@ def _to_tf_dataset(split, collate: PadToLongest, batch_size: int, drop_remainder
     collate.inferring = collate.fixed is None
     try:
         dataset = split.select_columns([*columns, LABEL] if LABEL in split.column_names else columns).to_tf_dataset(
-            columns=columns,
+            columns=collate.outputs(split),  # with the attention mask the collate builds
             label_cols=LABEL if LABEL in split.column_names else None,
             batch_size=batch_size,
             shuffle=False,

@@ -3,14 +3,15 @@
     max_length = resolve_max_length(tokenizer, config, recipe.model.max_length)
     tokenized = tokenize(data.splits, tokenizer, max_length, log=True)  # pairs through the checkpoint's pair template
 
-The result is exactly ``tokenizer(text, text_pair, truncation=True, max_length=...)`` row by row
-(`FastEncoder` says how it gets there faster). `datasets` caches the tokenized splits under a
-fingerprint of the loaded data, the tokenizer and ``max_length``: a second run on the same files
-and checkpoint reads the token ids back instead of tokenizing; a changed file, tokenizer or
-``max_length`` makes a new fingerprint. Token ids stay in those memory-mapped arrow files, never
-copied whole into NumPy. Processes that share the cache (a multi-worker run's workers on a shared
-filesystem) tokenize the same data one at a time, so all but the first read the first one's token
-ids (`tokenizing_lock`). Large splits (`PARALLEL_ROWS`) are tokenized by one process per core::
+The result is exactly ``tokenizer(text, text_pair, truncation=True, max_length=...)`` row by row,
+without the attention mask (`FastEncoder` says how it gets there faster, and why no mask).
+`datasets` caches the tokenized splits under a fingerprint of the loaded data, the tokenizer and
+``max_length``: a second run on the same files and checkpoint reads the token ids back instead of
+tokenizing; a changed file, tokenizer or ``max_length`` makes a new fingerprint. Token ids stay in
+those memory-mapped arrow files, never copied whole into NumPy. Processes that share the cache (a
+multi-worker run's workers on a shared filesystem) tokenize the same data one at a time, so all but
+the first read the first one's token ids (`tokenizing_lock`). Large splits (`PARALLEL_ROWS`) are
+tokenized by one process per core::
 
     kerasft: data: tokenized 1000000 texts in 54.2 s with 2 processes (cached for the next run)
 """
@@ -60,8 +61,13 @@ def tokenize(splits, tokenizer, max_length: int, log: bool = False):
 
 
 class FastEncoder:
-    """``tokenizer(batch["text"], batch.get("text_pair"), truncation=True, max_length=...)`` for `Dataset.map`,
-    through the Rust tokenizer's ``encode_batch_fast`` when the checkpoint has a fast tokenizer.
+    """``tokenizer(batch["text"], batch.get("text_pair"), truncation=True, max_length=...)`` without the attention
+    mask, for `Dataset.map`, through the Rust tokenizer's ``encode_batch_fast`` when the checkpoint has a fast
+    tokenizer.
+
+    No attention mask is stored: before padding it is all ones, and kerasft.batching builds it
+    with each batch (Hugging Face's own padding assumes the same of a missing mask). Storing it
+    cost about 6% of tokenizing and a byte a token of cache.
 
     Why by hand: ``tokenizer(...)`` asks the Rust tokenizer for character offsets it then drops, and
     builds a `BatchEncoding` on the way; a million emotion-length texts tokenized in 80 s that way
@@ -71,7 +77,7 @@ class FastEncoder:
     its own Python steps), so the ids are always Hugging Face's.
 
         encode = FastEncoder(tokenizer, max_length=128)
-        encode({"text": ["the cat sat on the mat", "a dog"]})  # {"input_ids": [[101, ...], ...], "attention_mask": ...}
+        encode({"text": ["the cat sat on the mat", "a dog"]})  # {"input_ids": [[101, ...], [101, ...]]}
         splits.map(encode, batched=True)  # as `tokenize` does
     """
 
@@ -82,9 +88,7 @@ class FastEncoder:
             self.backend = copy.deepcopy(tokenizer.backend_tokenizer)
             self.backend.no_padding()
             self.backend.enable_truncation(max_length, strategy="longest_first", direction=tokenizer.truncation_side)
-        self.extra_inputs = [
-            name for name in ("token_type_ids", "attention_mask") if name in tokenizer.model_input_names
-        ]
+        self.extra_inputs = [name for name in ("token_type_ids",) if name in tokenizer.model_input_names]
         self.backend_agrees: bool | None = None  # this process' check of its first batch; None: not checked yet
 
     def __call__(self, batch) -> dict[str, list]:
@@ -106,7 +110,9 @@ class FastEncoder:
         self.__dict__.update(state, backend_agrees=None)
 
     def _by_tokenizer(self, batch) -> dict[str, list]:
-        return dict(self.tokenizer(batch[TEXT], batch.get(TEXT_PAIR), truncation=True, max_length=self.max_length))
+        texts, pairs = batch[TEXT], batch.get(TEXT_PAIR)
+        encoded = self.tokenizer(texts, pairs, truncation=True, max_length=self.max_length, return_attention_mask=False)
+        return dict(encoded)
 
     def _by_backend(self, batch) -> dict[str, list]:
         pairs = batch.get(TEXT_PAIR)
@@ -114,8 +120,6 @@ class FastEncoder:
         encoded = {"input_ids": [encoding.ids for encoding in encodings]}
         if "token_type_ids" in self.extra_inputs:
             encoded["token_type_ids"] = [encoding.type_ids for encoding in encodings]
-        if "attention_mask" in self.extra_inputs:
-            encoded["attention_mask"] = [encoding.attention_mask for encoding in encodings]
         return encoded
 
 

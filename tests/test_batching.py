@@ -82,8 +82,13 @@ def tokenizer(tiny_checkpoint):
 
 
 @pytest.mark.parametrize("multiple", [PAD_MULTIPLE, 8])
-def test_padder_builds_what_the_hugging_face_collator_builds(tokenizer, multiple):
+@pytest.mark.parametrize("side", ["right", "left"])
+@pytest.mark.parametrize("stored_mask", [False, True], ids=["mask built", "mask stored"])
+def test_padder_builds_what_the_hugging_face_collator_builds(tokenizer, multiple, side, stored_mask, monkeypatch):
+    """kerasft.tokenizing stores no attention mask: the padder builds it, as the collator pads the tokenizer's."""
     from transformers import DataCollatorWithPadding
+
+    monkeypatch.setattr(tokenizer, "padding_side", side)
 
     texts = [
         "short",
@@ -103,6 +108,8 @@ def test_padder_builds_what_the_hugging_face_collator_builds(tokenizer, multiple
         {name: split.with_format("numpy")[int(row)][name] for name in tokenizer.model_input_names} for row in rows
     ]
     expected = collator([{name: example[name].tolist() for name in example} for example in examples])
+    if not stored_mask:
+        examples = [{name: ids for name, ids in example.items() if name != "attention_mask"} for example in examples]
     padded = PadToLongest(tokenizer, pad_to_multiple_of=multiple)(examples)
     assert padded.keys() == set(tokenizer.model_input_names)
     for name in padded:

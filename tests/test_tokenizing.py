@@ -17,7 +17,10 @@ def tokenizer(request, tmp_path_factory):
 
 
 def by_tokenizer(tokenizer, batch: dict, max_length: int) -> dict:
-    return dict(tokenizer(batch["text"], batch.get("text_pair"), truncation=True, max_length=max_length))
+    """The tokenizer's own inputs but the attention mask (all ones before padding: the batches build it)."""
+    encoded = tokenizer(batch["text"], batch.get("text_pair"), truncation=True, max_length=max_length)
+    assert all(set(mask) == {1} for mask in encoded["attention_mask"])
+    return {name: values for name, values in encoded.items() if name != "attention_mask"}
 
 
 @pytest.mark.parametrize("max_length", [7, 512])
