@@ -341,7 +341,8 @@ def test_a_killed_run_with_dropout_on_two_replicas_resumes_to_the_uninterrupted_
     assert json.loads((run_dir / "status.json").read_text())["state"] == "running"  # a killed process cannot say
     position = TrainingState(RunDir(run_dir), chief=True).position(STEPS_PER_EPOCH)
     epoch, step = position.epoch, position.step
-    assert (epoch, step) == (0, 6)  # backup 3 of one every 2 steps: the restart cuts the first epoch
+    # backup 3 of one every 2 steps is at step 6 (a later one may land before the kill): the restart cuts epoch 1
+    assert epoch == 0 and 6 <= step < STEPS_PER_EPOCH
 
     assert uninterrupted.wait(timeout=240) == 0, uninterrupted.stderr[-3000:]
     resumed = kerasft("run", "--resume", run_dir, "--devices", "cpu:2", cwd=workdir, timeout=240)
