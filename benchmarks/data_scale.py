@@ -49,36 +49,41 @@ LABELS = ["sadness", "joy", "love", "anger", "fear", "surprise"]
 BATCH, MAX_LENGTH = 32, 128
 
 
+BLOCK = 100_000  # rows drawn and written at a time, so that 10M rows need little memory
+
+
+def write_rows(path: Path, rows: int, make_block) -> None:
+    """A CSV of ``rows`` (text, label) rows, ``make_block(block_number, count)`` drawing each BLOCK of them."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        for block, start in enumerate(range(0, rows, BLOCK)):
+            writer.writerows(make_block(block, min(BLOCK, rows - start)))
+
+
 def write_csv(path: Path, rows: int, seed: int = 0) -> None:
-    """``rows`` synthetic texts of 3-60 words with a label each, in blocks so that 10M rows need little memory."""
+    """``rows`` synthetic texts of 3-60 words with a label each."""
     rng = np.random.default_rng(seed)
     syllables = ["ka", "lo", "mi", "ne", "su", "ta", "ri", "po", "de", "va", "zu", "he"]
     vocabulary = np.array(
         ["".join(rng.choice(syllables, size=rng.integers(1, 4))) + str(number % 7) for number in range(5000)]
     )
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        for start in range(0, rows, 100_000):
-            count = min(100_000, rows - start)
-            lengths = rng.integers(3, 61, size=count)
-            words = vocabulary[rng.integers(0, len(vocabulary), size=int(lengths.sum()))]
-            ends = np.cumsum(lengths)
-            labels = rng.choice(LABELS, size=count)
-            writer.writerows(
-                (" ".join(words[end - length : end]), label) for end, length, label in zip(ends, lengths, labels)
-            )
+
+    def block(_, count: int):
+        lengths = rng.integers(3, 61, size=count)
+        words = vocabulary[rng.integers(0, len(vocabulary), size=int(lengths.sum()))]
+        ends = np.cumsum(lengths)
+        labels = rng.choice(LABELS, size=count)
+        return ((" ".join(words[end - length : end]), label) for end, length, label in zip(ends, lengths, labels))
+
+    write_rows(path, rows, block)
 
 
 def write_emotion_style_csv(path: Path, rows: int, seed: int = 0) -> None:
-    """``rows`` of make_emotion_style.py's texts with their labels, 100,000 rows (one seed) at a time."""
+    """``rows`` of make_emotion_style.py's texts with their labels, each BLOCK drawn with its own seed."""
     from make_emotion_style import make_rows
 
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        for block, start in enumerate(range(0, rows, 100_000)):
-            writer.writerows(make_rows(min(100_000, rows - start), seed + block))
+    write_rows(path, rows, lambda block, count: make_rows(count, seed + block))
 
 
 WRITERS = {"synthetic": ("texts", write_csv), "emotion-style": ("emotion-style", write_emotion_style_csv)}

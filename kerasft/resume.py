@@ -193,22 +193,19 @@ class TrainingState:
         """Keeps the weights `fit` ended with, then drops the backup. ``saved_as``: an epoch checkpoint that holds
         exactly these weights, which is then named instead of written again (at MiniLM's size the write took 0.65 s
         of a run). Other workers write to a temporary folder, then drop it, or like the chief write nothing."""
-        if saved_as is not None:
-            if self.chief:
-                steps = int(model.optimizer.iterations.numpy())
-                relative = str(Path(saved_as).resolve().relative_to(self.run_dir.path.resolve()))
-                write_json(self.trained_dir / STEPS, {"steps": steps, "weights": relative})  # relative: runs move
-                shutil.rmtree(self.backup_dir, ignore_errors=True)
-            return
-        folder = self.trained_dir if self.chief else Path(tempfile.mkdtemp(prefix="kerasft-worker-"))
-        try:
-            tf.train.Checkpoint(model=model).write(str(folder / "model"))
-            if self.chief:
-                write_json(folder / STEPS, {"steps": int(model.optimizer.iterations.numpy())})
-                shutil.rmtree(self.backup_dir, ignore_errors=True)  # the final weights are safe: the backup has served
-        finally:
-            if not self.chief:
-                shutil.rmtree(folder, ignore_errors=True)
+        if saved_as is None:
+            folder = self.trained_dir if self.chief else Path(tempfile.mkdtemp(prefix="kerasft-worker-"))
+            try:
+                tf.train.Checkpoint(model=model).write(str(folder / "model"))
+            finally:
+                if not self.chief:
+                    shutil.rmtree(folder, ignore_errors=True)
+        if self.chief:
+            record = {"steps": int(model.optimizer.iterations.numpy())}
+            if saved_as is not None:  # relative to the run directory: runs get moved
+                record["weights"] = str(Path(saved_as).resolve().relative_to(self.run_dir.path.resolve()))
+            write_json(self.trained_dir / STEPS, record)
+            shutil.rmtree(self.backup_dir, ignore_errors=True)  # the final weights are safe: the backup has served
 
     def restore_trained(self, model) -> None:
         tf.train.Checkpoint(model=model).read(self.trained()).expect_partial()

@@ -332,9 +332,10 @@ def test_a_killed_run_with_dropout_on_two_replicas_resumes_to_the_uninterrupted_
     from kerasft.rundir import RunDir
 
     write_distributed_recipe(workdir / "dropout.py", tiny_checkpoint)  # the tiny BERT as built: dropout 0.1
-    common = ("run", "dropout.py", *DATA, "--devices", "cpu:2", "--output-dir", "dropout-runs", "--tensorboard-dir")
-    uninterrupted = Background(workdir, "dropout-whole", *common, "tb", "--run-name", "whole")
-    killed = Background(workdir, "dropout-killed", *common, "tb", "--run-name", "killed")
+    common = ("run", "dropout.py", *DATA, "--devices", "cpu:2")
+    common += ("--output-dir", "dropout-runs", "--tensorboard-dir", "tb")
+    uninterrupted = Background(workdir, "dropout-whole", *common, "--run-name", "whole")
+    killed = Background(workdir, "dropout-killed", *common, "--run-name", "killed")
     run_dir = workdir / "dropout-runs" / "killed"
     kill_after_backup(killed, run_dir, 3)
     assert not (run_dir / "trained").exists(), "the kill came after training had finished"
