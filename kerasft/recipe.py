@@ -39,6 +39,7 @@ JIT_COMPILE = ("auto", "on", "off")
 EARLY_STOPPING_METRICS = ("val_loss", "val_accuracy", "val_macro_f1", "val_micro_f1")  # val_micro_f1: multi-label
 CLASS_WEIGHTS = ("none", "balanced")  # kerasft.class_weights
 LR_SCHEDULES = ("constant", "linear", "cosine")  # kerasft.optimization
+HEAD_INITS = ("truncated_normal", "normal")  # kerasft.model.draw_new_head: TF's TruncatedNormal or PyTorch's normal
 POSITIVE = (
     "train.epochs",
     "train.batch_size",
@@ -51,6 +52,7 @@ POSITIVE = (
 )
 FRACTIONS = ("data.validation_fraction", "data.test_fraction")  # strictly between 0 and 1
 CHOICES = {
+    "model.head_init": HEAD_INITS,
     "data.empty_texts": EMPTY_TEXTS,
     "data.quoting": QUOTING,
     "train.strategy": STRATEGIES,
@@ -67,6 +69,9 @@ class ModelConfig:
     checkpoint: str = "distilbert-base-uncased"  # hub id or local folder
     max_length: int | None = None  # truncation length in tokens; None: the checkpoint's limit (at most 512)
     name: str | None = None  # model name in export/<name>/<version>/; None: the recipe's name
+    # How the weights of the new classification head are drawn: "truncated_normal", as the TF model classes draw
+    # them, or "normal", as the PyTorch classes (and so Hugging Face's Trainer) do: normal(0, initializer_range)
+    head_init: str = "truncated_normal"
 
 
 @dataclass

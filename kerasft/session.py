@@ -212,7 +212,9 @@ class Session:
         keras.backend.experimental.enable_tf_random_generator()
         keras.utils.set_random_seed(self.requested.train.seed)
         with self.precision.applied(), self.strategy.scope():
-            model = models.build_classifier(self.requested.model.checkpoint, self.label_names, self.multi_label)
+            model = models.build_classifier(
+                self.requested.model.checkpoint, self.label_names, self.multi_label, self.requested.model.head_init
+            )
             precisions.keep_logits_float32(model)
             models.compile_classifier(
                 model,

@@ -234,3 +234,43 @@ def test_hub_id_while_offline_says_how_to_point_at_a_folder(monkeypatch):
         monkeypatch.delenv(variable, raising=False)
     with pytest.raises(UserError, match="cannot be reached: point model.checkpoint at a local folder"):
         load_tokenizer("distilbert-base-uncased")
+
+
+def test_a_normal_head_init_redraws_only_the_new_head_kernel_at_pytorchs_width(minilm_checkpoint):
+    import tf_keras as keras
+
+    built = {}
+    for head_init in ("truncated_normal", "normal"):
+        keras.utils.set_random_seed(0)
+        built[head_init] = build_classifier(str(minilm_checkpoint), LABELS, head_init=head_init)
+    truncated, normal = (
+        {w.name.split("/", 1)[1]: w.numpy() for w in built[name].weights} for name in ("truncated_normal", "normal")
+    )  # named without the model's scope, which the second model's name numbers
+    kernel = "classifier/kernel:0"
+    assert [name for name in truncated if not np.array_equal(truncated[name], normal[name])] == [kernel]
+    stddev = built["normal"].config.initializer_range
+    assert normal[kernel].std() == pytest.approx(stddev, rel=0.1)  # 384 x 3 draws
+    assert np.abs(normal[kernel]).max() > 2 * stddev  # a normal draw, not truncated at two standard deviations
+    assert np.abs(truncated[kernel]).max() <= 2 * stddev + 1e-7
+    assert truncated[kernel].std() == pytest.approx(0.88 * stddev, rel=0.1)
+
+
+def test_the_new_weights_are_found_by_their_tf_names_when_a_tf_checkpoint_is_read(tiny_checkpoint, tmp_path):
+    import tf_keras as keras
+    from transformers import TFAutoModelForSequenceClassification
+
+    from kerasft.model import new_weights
+
+    def new_names(checkpoint, labels):
+        model, info = TFAutoModelForSequenceClassification.from_pretrained(
+            str(checkpoint), num_labels=len(labels), ignore_mismatched_sizes=True, output_loading_info=True
+        )
+        return sorted(weight.name.split("/", 1)[1] for weight in new_weights(model, info))
+
+    head = ["classifier/bias:0", "classifier/kernel:0"]
+    assert new_names(tiny_checkpoint, LABELS) == head  # no head in the file: its layer is missing
+    keras.utils.set_random_seed(0)
+    classifier = build_classifier(str(tiny_checkpoint), LABELS)
+    classifier.save_pretrained(tmp_path)
+    assert new_names(tmp_path, ["a", "b"]) == head  # a head of another size: its weights mismatch
+    assert new_names(tmp_path, LABELS) == []  # the same size: loaded, nothing new
