@@ -44,7 +44,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasft.files import write_json
-from kerasft.model import is_multi_label
+from kerasft.model import is_multi_label, token_inputs
 from kerasft.rundir import export_versions
 from kerasft.serve import METADATA  # assets.extra/kerasft.json: TF Serving ignores assets.extra but for warm-up files
 
@@ -122,10 +122,7 @@ class TextClassifierModule(tf.Module):
                 np.asarray(0.5 if thresholds is None else thresholds, np.float32), len(label_names)
             )
             self.thresholds = tf.constant(values)
-        # token_type_ids: all zeros for a single text, the model's default; a pair's second text is segment 1
-        self.input_names = ["input_ids", "attention_mask"] + (
-            ["token_type_ids"] if pairs and "token_type_ids" in tokenizer.model_input_names else []
-        )
+        self.input_names = token_inputs(tokenizer, pairs)
         self.text_tokenizer, self.no_text_reason = (
             (text_tokenizer, None) if text_tokenizer else in_graph(tokenizer, max_length)
         )

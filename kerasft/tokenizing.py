@@ -4,7 +4,8 @@
     tokenized = tokenize(data.splits, tokenizer, max_length, log=True)  # pairs through the checkpoint's pair template
 
 The result is exactly ``tokenizer(text, text_pair, truncation=True, max_length=...)`` row by row,
-without the attention mask (`FastEncoder` says how it gets there faster, and why no mask).
+without the attention mask, and without a single text's segment ids (`FastEncoder` says how it gets
+there faster, and why neither).
 `datasets` caches the tokenized splits under a fingerprint of the loaded data, the tokenizer and
 ``max_length``: a second run on the same files and checkpoint reads the token ids back instead of
 tokenizing; a changed file, tokenizer or ``max_length`` makes a new fingerprint. Token ids stay in
@@ -28,6 +29,7 @@ from pathlib import Path
 import filelock
 
 from kerasft.data import TEXT, TEXT_PAIR, cache_files, progress_bars, report_stage, split_parts
+from kerasft.model import token_inputs
 
 PARALLEL_ROWS = 50_000  # a split this large is tokenized by one process per core; smaller, processes cost more
 
@@ -41,8 +43,12 @@ def resolve_max_length(tokenizer, config, requested: int | None) -> int:
 
 
 def tokenize(splits, tokenizer, max_length: int, log: bool = False):
-    """Adds the tokenizer's inputs to every split (a DatasetDict or one Dataset): truncated, not padded (batches pad
-    themselves). Large splits are tokenized by one process per core; with ``log``, one line says how it went.
+    """Every split (a DatasetDict or one Dataset) as the tokenizer's inputs and the labels: truncated, not padded
+    (batches pad themselves). Large splits are tokenized by one process per core; with ``log``, one line says how
+    it went.
+
+    The texts stay in ``splits`` only: `Dataset.map` writes every column it returns into the new cache
+    file, and writing the texts again cost 7% of tokenizing (BENCHMARKS.md, data at scale).
 
     Pairs (a ``text_pair`` column) go through the checkpoint's pair template with ``longest_first``
     truncation, Hugging Face's default for pairs, which the export's in-graph tokenizer replays.
@@ -53,7 +59,8 @@ def tokenize(splits, tokenizer, max_length: int, log: bool = False):
         started = time.time()  # after any wait for another process: its cache files are older than this
         with progress_bars() if log else contextlib.nullcontext():
             encode = FastEncoder(tokenizer, max_length)
-            tokenized = splits.map(encode, batched=True, num_proc=processes, desc="tokenizing")
+            texts = [name for name in (TEXT, TEXT_PAIR) if name in parts[0].column_names]
+            tokenized = splits.map(encode, batched=True, num_proc=processes, remove_columns=texts, desc="tokenizing")
     if log:
         how = f" with {processes} processes" if processes else ""
         report_stage("tokenized", f"{sum(map(len, parts))} texts", split_parts(tokenized), started, how)
@@ -61,13 +68,14 @@ def tokenize(splits, tokenizer, max_length: int, log: bool = False):
 
 
 class FastEncoder:
-    """``tokenizer(batch["text"], batch.get("text_pair"), truncation=True, max_length=...)`` without the attention
-    mask, for `Dataset.map`, through the Rust tokenizer's ``encode_batch_fast`` when the checkpoint has a fast
-    tokenizer.
+    """``tokenizer(batch["text"], batch.get("text_pair"), truncation=True, max_length=...)`` with the inputs
+    `kerasft.model.token_inputs` names but the attention mask, for `Dataset.map`, through the Rust tokenizer's
+    ``encode_batch_fast`` when the checkpoint has a fast tokenizer.
 
     No attention mask is stored: before padding it is all ones, and kerasft.batching builds it
     with each batch (Hugging Face's own padding assumes the same of a missing mask). Storing it
-    cost about 6% of tokenizing and a byte a token of cache.
+    cost about 6% of tokenizing and a byte a token of cache. Segment ids are stored for pairs
+    only: a single text's are all zeros, which the model assumes when given none.
 
     Why by hand: ``tokenizer(...)`` asks the Rust tokenizer for character offsets it then drops, and
     builds a `BatchEncoding` on the way; a million emotion-length texts tokenized in 80 s that way
@@ -88,7 +96,6 @@ class FastEncoder:
             self.backend = copy.deepcopy(tokenizer.backend_tokenizer)
             self.backend.no_padding()
             self.backend.enable_truncation(max_length, strategy="longest_first", direction=tokenizer.truncation_side)
-        self.extra_inputs = [name for name in ("token_type_ids",) if name in tokenizer.model_input_names]
         self.backend_agrees: bool | None = None  # this process' check of its first batch; None: not checked yet
 
     def __call__(self, batch) -> dict[str, list]:
@@ -109,16 +116,26 @@ class FastEncoder:
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state, backend_agrees=None)
 
+    def _type_ids(self, pairs) -> bool:
+        return "token_type_ids" in token_inputs(self.tokenizer, pairs is not None)
+
     def _by_tokenizer(self, batch) -> dict[str, list]:
         texts, pairs = batch[TEXT], batch.get(TEXT_PAIR)
-        encoded = self.tokenizer(texts, pairs, truncation=True, max_length=self.max_length, return_attention_mask=False)
+        encoded = self.tokenizer(
+            texts,
+            pairs,
+            truncation=True,
+            max_length=self.max_length,
+            return_attention_mask=False,
+            return_token_type_ids=self._type_ids(pairs),
+        )
         return dict(encoded)
 
     def _by_backend(self, batch) -> dict[str, list]:
         pairs = batch.get(TEXT_PAIR)
         encodings = self.backend.encode_batch_fast(batch[TEXT] if pairs is None else list(zip(batch[TEXT], pairs)))
         encoded = {"input_ids": [encoding.ids for encoding in encodings]}
-        if "token_type_ids" in self.extra_inputs:
+        if self._type_ids(pairs):
             encoded["token_type_ids"] = [encoding.type_ids for encoding in encodings]
         return encoded
 

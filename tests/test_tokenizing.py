@@ -17,10 +17,15 @@ def tokenizer(request, tmp_path_factory):
 
 
 def by_tokenizer(tokenizer, batch: dict, max_length: int) -> dict:
-    """The tokenizer's own inputs but the attention mask (all ones before padding: the batches build it)."""
+    """The tokenizer's own inputs but the attention mask (all ones before padding: the batches build it) and, for
+    single texts, the segment ids (all zeros: the model's default)."""
     encoded = tokenizer(batch["text"], batch.get("text_pair"), truncation=True, max_length=max_length)
     assert all(set(mask) == {1} for mask in encoded["attention_mask"])
-    return {name: values for name, values in encoded.items() if name != "attention_mask"}
+    left_out = {"attention_mask"}
+    if "text_pair" not in batch and "token_type_ids" in encoded:
+        assert all(set(types) == {0} for types in encoded["token_type_ids"])
+        left_out.add("token_type_ids")
+    return {name: values for name, values in encoded.items() if name not in left_out}
 
 
 @pytest.mark.parametrize("max_length", [7, 512])
@@ -71,6 +76,10 @@ def test_tokenize_in_several_processes_gives_the_tokenizers_ids(tmp_path, monkey
     split = Dataset.from_dict({"text": PARITY_TEXTS * 3, "label": [0] * (3 * len(PARITY_TEXTS))})
     tokenized = tokenize(split, tokenizer, 9)
     assert tokenized["input_ids"] == tokenizer(PARITY_TEXTS * 3, truncation=True, max_length=9)["input_ids"]
+    # what is stored: the labels and the ids; not the texts (the loaded split has them), the mask (the batches build
+    # it) or a single text's segment ids (zeros, the model's default), although this BERT tokenizer makes both
+    assert {"token_type_ids", "attention_mask"} <= set(tokenizer.model_input_names)
+    assert tokenized.column_names == ["label", "input_ids"]
 
 
 def test_the_cache_key_is_the_settings_not_whether_this_process_has_checked_its_first_batch(tmp_path):
