@@ -87,7 +87,6 @@ def evaluation_model(session):
 def evaluate(session, run_dir: RunDir, history: dict[str, list]) -> tuple[dict, np.ndarray]:
     """Scores the model's kept weights on the test split and writes the reports; returns metrics.json's figures and
     the probabilities."""
-    from kerasft.data import TEXT, TEXT_PAIR
     from kerasft.train import per_epoch
 
     recipe = session.recipe
@@ -103,12 +102,9 @@ def evaluate(session, run_dir: RunDir, history: dict[str, list]) -> tuple[dict, 
     test, model = session.tokenized["test"], evaluation_model(session)
     thresholds = decision_thresholds(session, model) if session.multi_label else None
     probabilities = predict_split(model, test, session.tokenizer, recipe.train.batch_size)
-    texts = session.data.splits["test"]  # the tokenized split holds no texts (kerasft.tokenizing)
-    pairs = texts[TEXT_PAIR] if session.pairs else None
+    texts, pairs = session.test_texts
     metrics = {
-        "test": write_reports(
-            run_dir, test["label"], probabilities, session.label_names, texts[TEXT], pairs, thresholds
-        )
+        "test": write_reports(run_dir, test["label"], probabilities, session.label_names, texts, pairs, thresholds)
     }
     if thresholds is not None:
         metrics["thresholds"] = {"train.threshold": recipe.train.threshold, "values": thresholds}

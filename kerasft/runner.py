@@ -17,7 +17,6 @@ from pathlib import Path
 
 from kerasft import evaluate, export, monitor, train
 from kerasft import strategy as strategies
-from kerasft.data import TEXT, TEXT_PAIR
 from kerasft.errors import UserError
 from kerasft.model import weights_fingerprint
 from kerasft.recipe import Recipe
@@ -130,7 +129,7 @@ def _run(session: Session, run_dir: RunDir, tensorboard_dir: Path, resumed_at: l
 
 def _export(session: Session, run_dir: RunDir, probabilities, metrics: dict) -> dict:
     """The next SavedModel version, checked against the test split's probabilities from evaluation."""
-    test = session.data.splits["test"]  # the texts (the tokenized split holds none)
-    parity = export.Parity(test[TEXT], probabilities, pairs=test[TEXT_PAIR] if session.pairs else None)
+    texts, pairs = session.test_texts
+    parity = export.Parity(texts, probabilities, pairs=pairs)
     thresholds = (metrics.get("thresholds") or {}).get("values")
     return export.export_session(session, evaluate.evaluation_model(session), run_dir, parity, thresholds)[1]

@@ -145,8 +145,15 @@ class Session:
 
     @cached_property
     def tokenized(self):
-        """Every split with the tokenizer's inputs added: truncated at ``max_length``, not padded."""
+        """Every split as the tokenizer's inputs and the labels, truncated at ``max_length``, not padded; the texts
+        stay in ``data.splits`` (`test_texts`)."""
         return tokenizing.tokenize(self.data.splits, self.tokenizer, self.max_length, log=True)
+
+    @property
+    def test_texts(self) -> tuple[list[str], list[str] | None]:
+        """The test split's texts, and its second texts for pairs (None otherwise), in the tokenized split's order."""
+        test = self.data.splits["test"]
+        return test[datasets.TEXT], test[datasets.TEXT_PAIR] if self.pairs else None
 
     @property
     def label_names(self) -> list[str]:
