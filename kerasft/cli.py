@@ -17,6 +17,22 @@ from kerasft.cluster import request as request_cluster
 from kerasft.errors import UserError
 
 
+def start_tensorflow() -> None:
+    """Imports TensorFlow and sets up its devices, with its start-up lines hidden (shown with --debug).
+
+    Commands call it after the checks that need no TensorFlow (the recipe, its overrides, a sweep's
+    grid), so that a mistyped path or value is refused at once instead of after TensorFlow's seconds
+    of start-up; and before anything else imports TensorFlow, which would print those lines.
+    """
+    context = click.get_current_context(silent=True)
+    if context is not None and context.meta.get(DEBUG):
+        return  # --debug: TensorFlow starts wherever it is first imported, its lines shown
+    import_tensorflow_quietly()
+
+
+DEBUG = "kerasft.debug"  # click's context.meta key: the command runs with --debug
+
+
 def import_tensorflow_quietly() -> None:
     """Imports TensorFlow with stderr silenced: its start-up lines (oneDNN, CUDA probing) are
     logged before absl reads TF_CPP_MIN_LOG_LEVEL, so no setting hides them. Shown if the import fails."""
@@ -44,17 +60,18 @@ def import_tensorflow_quietly() -> None:
 
 
 def user_errors(command):
-    """Bad input: one line on stderr and exit code 2; with --debug, the traceback too."""
+    """Bad input: one line on stderr and exit code 2; with --debug, the traceback too.
+
+    The command starts TensorFlow itself (`start_tensorflow`), after the checks that need none."""
 
     @click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
     @functools.wraps(command)
     def wrapper(*args, debug: bool, **kwargs):
+        click.get_current_context().meta[DEBUG] = debug
         try:
             from kerasft.cluster import apply_requested
 
-            apply_requested()  # `run --cluster`: TF_CONFIG must be set before TensorFlow starts, just below
-            if not debug:
-                import_tensorflow_quietly()
+            apply_requested()  # `run --cluster`: TF_CONFIG must be set before TensorFlow starts
             return command(*args, **kwargs)
         except UserError as error:
             if debug:
@@ -158,8 +175,6 @@ def run(recipe_path, overrides, run_name, output_dir, tensorboard_dir, strategy,
     With --resume RUN_DIR, continue an interrupted or failed run instead: RUN_DIR's recipe.json
     is the recipe, so no RECIPE or overrides are taken.
     """
-    from kerasft.runner import resume_run, run_recipe
-
     if resume_dir is not None:
         extras = [str(item) for item in ([recipe_path] if recipe_path else []) + list(overrides)]
         if extras:
@@ -172,6 +187,9 @@ def run(recipe_path, overrides, run_name, output_dir, tensorboard_dir, strategy,
                 f"--resume continues {resume_dir} in place, with its own TensorBoard folder; drop --run-name and "
                 "--tensorboard-dir"
             )
+        start_tensorflow()
+        from kerasft.runner import resume_run
+
         run_dir = resume_run(resume_dir, strategy_name=strategy)
     else:
         if recipe_path is None:
@@ -182,8 +200,11 @@ def run(recipe_path, overrides, run_name, output_dir, tensorboard_dir, strategy,
         from kerasft.recipe import apply_overrides, load_recipe
 
         recipe = apply_overrides(load_recipe(recipe_path), list(overrides))
+        start_tensorflow()
         cluster = applied_cluster()
         run_name = run_name or (cluster.run_name(recipe.name) if cluster else None)  # the same on every worker
+        from kerasft.runner import run_recipe
+
         run_dir = run_recipe(
             recipe, output_dir=output_dir, run_name=run_name, tensorboard_dir=tensorboard_dir, strategy_name=strategy
         )
@@ -267,13 +288,16 @@ def sweep(recipe_path, overrides, output_dir, sweep_name, tensorboard_dir, strat
                 f"--resume continues the sweep in {resume_dir} with its own grid and folders; drop "
                 f"{' '.join(extras) or '--sweep-name and --tensorboard-dir'}"
             )
+        start_tensorflow()
         result = sweeps.resume_sweep(resume_dir, strategy)
     else:
         if recipe_path is None:
             raise UserError("give a RECIPE and KEY=v1,v2 values to sweep, or --resume SWEEP_DIR to continue a sweep")
         command = sweeps.command_line(sys.argv[2:] if sys.argv[1:2] == ["sweep"] else [str(recipe_path), *overrides])
         options = sweeps.SweepOptions(output_dir, sweep_name, tensorboard_dir, strategy, command)
-        result = sweeps.run_sweep(recipe_path, list(overrides), options)
+        grid = sweeps.SweepGrid.read(recipe_path, list(overrides))
+        start_tensorflow()
+        result = sweeps.run_sweep(grid, options)
     click.echo(sweeps.summary(result))
     if any(point["state"] != "complete" for point in result.results()):
         sys.exit(1)
@@ -289,6 +313,7 @@ def sweep(recipe_path, overrides, output_dir, sweep_name, tensorboard_dir, strat
 @user_errors
 def export(run_dir, checkpoint):
     """Export RUN_DIR's saved weights again, as the next version of its SavedModel."""
+    start_tensorflow()
     from kerasft.runner import export_again
 
     path, facts = export_again(run_dir, checkpoint)
@@ -319,20 +344,21 @@ def predict(export_dir, texts, pairs, text_file, as_json, batch_size):
     Prints label<TAB>score per text; for multi-label models every label above its threshold with its
     score (label<TAB>score<TAB>label<TAB>score...; an empty line for none).
     """
+    lines = read_lines(text_file) if text_file is not None else None
+    if not texts and not lines:
+        raise UserError("no texts: pass them as arguments or with --file FILE")
+    start_tensorflow()
     from kerasft.serve import load_text_signature, read_pair_lines, takes_pairs
     from kerasft.serve import predict as predict_texts
 
     texts, pairs = list(texts), list(pairs) if pairs else None
     signature = load_text_signature(export_dir)
-    if text_file is not None:
-        lines = read_lines(text_file)
+    if lines:
         if takes_pairs(signature):
             more_texts, more_pairs = read_pair_lines(lines, text_file)
             texts, pairs = texts + more_texts, (pairs or []) + more_pairs
         else:
             texts += lines
-    if not texts:
-        raise UserError("no texts: pass them as arguments or with --file FILE")
     results = predict_texts(export_dir, texts, batch_size=batch_size, pairs=pairs)
     if as_json:
         click.echo(json.dumps(results, ensure_ascii=False))
@@ -365,6 +391,7 @@ def evaluate(export_dir, data_file, sep, columns, quoting, text_column, text_pai
              output_dir, batch_size):  # fmt: skip
     """Score the SavedModel EXPORT on new labelled data, through its own signature: the report, picture,
     predictions.csv and metrics.json a run writes."""
+    start_tensorflow()
     from kerasft.evaluate import evaluate_export
     from kerasft.recipe import DataConfig
 
@@ -396,11 +423,13 @@ def evaluate(export_dir, data_file, sep, columns, quoting, text_column, text_pai
 @user_errors
 def inspect(recipe_path, overrides, output_dir):
     """Look at RECIPE's data before training: labels, lengths, truncation, duplicates, leaks between splits."""
-    from kerasft.overview import format_summary, write_overview
     from kerasft.recipe import apply_overrides, load_recipe
-    from kerasft.session import Session
 
     recipe = apply_overrides(load_recipe(recipe_path), list(overrides))
+    start_tensorflow()
+    from kerasft.overview import format_summary, write_overview
+    from kerasft.session import Session
+
     folder, overview = write_overview(Session(recipe), output_dir)
     click.echo(format_summary(overview, folder))
 

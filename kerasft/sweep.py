@@ -248,24 +248,48 @@ def _figure(value) -> str:
 # --- running -----------------------------------------------------------------------------------------------------
 
 
-def run_sweep(recipe_path: Path, overrides: list[str], options: SweepOptions) -> Sweep:
-    """Checks every point, prepares the first, creates the sweep folder, then runs the points one after another."""
-    from kerasft.session import Session
-    from kerasft.strategy import multi_worker_pending
+@dataclass(frozen=True)
+class SweepGrid:
+    """A sweep's recipe file, its grid, and the recipe of every point: all checked without TensorFlow.
 
-    if multi_worker_pending():
-        raise UserError("kerasft sweep runs on one machine; unset TF_CONFIG, or run each point with `kerasft run`")
-    grid = Grid.parse(overrides)
-    base = load_recipe(recipe_path)
-    points = grid.points()
-    recipes = [apply_overrides(base, grid.fixed + [f"{k}={v}" for k, v in values.items()]) for values in points]
+    grid = SweepGrid.read(Path("recipes/emotion.py"), ["train.learning_rate=1e-5,3e-5", "train.epochs=1"])
+    [values for values, _ in grid.points]   # [{'train.learning_rate': '1e-5'}, {'train.learning_rate': '3e-5'}]
+    """
+
+    recipe_path: Path
+    grid: Grid
+    base: Recipe
+    points: list[tuple[dict, Recipe]]  # each point's values and its recipe
+
+    @classmethod
+    def read(cls, recipe_path: Path, overrides: list[str]) -> SweepGrid:
+        """The recipe file with each point's overrides applied; a bad file, key or value is refused here."""
+        from kerasft.strategy import multi_worker_pending
+
+        if multi_worker_pending():
+            raise UserError("kerasft sweep runs on one machine; unset TF_CONFIG, or run each point with `kerasft run`")
+        grid = Grid.parse(overrides)
+        base = load_recipe(recipe_path)
+        points = [
+            (values, apply_overrides(base, grid.fixed + [f"{k}={v}" for k, v in values.items()]))
+            for values in grid.points()
+        ]
+        return cls(Path(recipe_path), grid, base, points)
+
+
+def run_sweep(planned: SweepGrid, options: SweepOptions) -> Sweep:
+    """Prepares the first point, creates the sweep folder, then runs the points one after another."""
+    from kerasft.session import Session
+
+    grid, base = planned.grid, planned.base
+    points, recipes = [values for values, _ in planned.points], [recipe for _, recipe in planned.points]
     first = Session(recipes[0], options.strategy).prepare()  # bad data or checkpoint: refused, nothing written
     tensorboard_dir = options.tensorboard_dir or Path("tensorboard_logs")
     needs = space_needed(first.model_bytes(), first.recipe.train, options.output_dir, tensorboard_dir)
     check_free_space({folder: size * len(points) for folder, size in needs.items()})
     plan = {
         "command": options.command,
-        "recipe": str(Path(recipe_path).resolve()),
+        "recipe": str(planned.recipe_path.resolve()),
         "grid": grid.axes,
         "overrides": grid.fixed,
         "tensorboard_dir": options.tensorboard_dir,

@@ -6,10 +6,14 @@ process of their own, which shows that nothing else reaches stderr (TensorFlow's
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from click.testing import CliRunner
 
-from conftest import kerasft, write_recipe
+from conftest import REPO, kerasft, write_recipe
 from kerasft.cli import main
 
 
@@ -95,6 +99,47 @@ def test_the_real_command_prints_that_one_line_and_nothing_else(workdir, case, m
     monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")
     result = kerasft("run", *args, "--output-dir", "runs", cwd=folder)
     assert_one_line_and_nothing_touched(folder, result.returncode, result.stdout, result.stderr, expected)
+
+
+# A mistake in the recipe or its overrides needs no TensorFlow to find: it is refused before TensorFlow's seconds of
+# start-up. `kerasft runs` reads JSON files only and never starts it.
+BEFORE_TENSORFLOW = {
+    "run: missing recipe": (["run", "missing.py"], 2, "recipe file not found: missing.py"),
+    "run: unknown key": (["run", "tiny.py", "train.epoch=3"], 2, "unknown recipe key 'train.epoch'"),
+    "sweep: a wrong value": (["sweep", "tiny.py", "train.batch_size=8,big"], 2, "train.batch_size='big'"),
+    "inspect: broken recipe": (["inspect", "broken.py"], 2, "line 1: syntax error"),
+    "runs": (["runs"], 0, ""),
+}
+
+
+# the command in a process of its own (the tests' process has TensorFlow loaded), then whether it loaded TensorFlow
+COMMAND_REPORTING_TENSORFLOW = """
+import sys
+from kerasft.cli import main
+try:
+    main()
+finally:
+    print("tensorflow" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("case", BEFORE_TENSORFLOW)
+def test_a_recipe_mistake_is_refused_before_tensorflow_starts(workdir, case):
+    folder, _ = workdir
+    args, code, expected = BEFORE_TENSORFLOW[case]
+    result = subprocess.run(
+        [sys.executable, "-c", COMMAND_REPORTING_TENSORFLOW, *args, "--output-dir", "runs"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+    )
+    assert result.stdout.strip().splitlines()[-1] == "False", result.stdout
+    if code:
+        assert_one_line_and_nothing_touched(folder, result.returncode, "", result.stderr, expected)
+    else:
+        assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.slow
