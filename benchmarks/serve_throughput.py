@@ -10,7 +10,13 @@ which serves in float32 and, as a third side, in bfloat16 (``model.to(torch.bflo
 ``torch_dtype=torch.bfloat16`` loads it); ratios are against the fastest pipeline at each batch size. Each
 side runs in its own process, warms up, then answers the same texts in the same order at batch 1 (the first
 ``--single`` texts) and at batch 64 (all of them); texts/s counts raw text in, labels out, tokenization
-included. ``kerasft predict`` (kerasft.serve.predict, which batches by length) is measured too. Without
+included. ``kerasft predict`` (kerasft.serve.predict, which batches by length) is measured too.
+
+Threads: the ``kerasft`` side runs with kerasft.serve.serving_threads (one thread inside each op, every
+core across ops: what ``kerasft predict`` sets, and TF Serving's ``--tensorflow_intra_op_parallelism=1
+--tensorflow_inter_op_parallelism=<cores>``); ``kerasft-default-threads`` with TensorFlow's defaults. Each
+pipeline also runs with one PyTorch thread (``-1-thread``, ``torch.set_num_threads(1)``) beside its default
+(one per core), so that the ratio is against each peer's fastest setting at each batch size. Without
 ``--data`` the texts come from benchmarks/make_emotion_style.py (synthetic). The labels both sides give are
 compared, so a fast wrong answer shows. Each side's CPU steal is reported as in train_throughput.py.
 """
@@ -30,6 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_throughput import machine, peak_rss_mb, read_rows, run_child  # noqa: E402
 
 LABELS = ["anger", "fear", "joy", "love", "sadness", "surprise"]
+PIPELINES = ("hf-pipeline", "hf-pipeline-bf16", "hf-pipeline-1-thread", "hf-pipeline-bf16-1-thread")
+SIDES = ("kerasft", "kerasft-default-threads") + PIPELINES  # kerasft first: it writes the head the pipelines copy
 BATCH = 64
 
 
@@ -42,13 +50,16 @@ def timed(answer, texts: list[str], batch: int) -> tuple[float, list[str]]:
     return len(texts) / (time.perf_counter() - started), labels
 
 
-def run_kerasft(texts, single: int, checkpoint: str, workdir: Path) -> dict:
+def run_kerasft(texts, single: int, checkpoint: str, workdir: Path, serving_threads: bool = True) -> dict:
     import numpy as np
     import tensorflow as tf
     import tf_keras as keras
 
     from kerasft import export, serve
     from kerasft import model as models
+
+    if serving_threads:
+        serve.use_serving_threads()
 
     keras.utils.set_random_seed(0)
     tokenizer = models.load_tokenizer(checkpoint)
@@ -78,15 +89,24 @@ def run_kerasft(texts, single: int, checkpoint: str, workdir: Path) -> dict:
         "labels": labels,
         "agree_single": single_labels == labels[:single],
         "agree_predict": predicted == labels,
+        "threads": [
+            tf.config.threading.get_intra_op_parallelism_threads(),
+            tf.config.threading.get_inter_op_parallelism_threads(),
+        ],
     }
 
 
-def run_hf_pipeline(texts, single: int, checkpoint: str, workdir: Path, bfloat16: bool = False) -> dict:
+def run_hf_pipeline(
+    texts, single: int, checkpoint: str, workdir: Path, bfloat16: bool = False, one_thread=False
+) -> dict:
     """The Hugging Face pipeline on PyTorch, in float32 or with the model in bfloat16
-    (``torch_dtype=torch.bfloat16``)."""
+    (``torch_dtype=torch.bfloat16``), with PyTorch's default threads or one."""
     import numpy as np
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+    if one_thread:
+        torch.set_num_threads(1)
 
     head = np.load(workdir / "head.npz")
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -155,14 +175,16 @@ def main() -> None:
             from graph_tokenizer_share import measure
 
             result = measure(len(texts), repeats=3)
-        elif side == "kerasft":
-            result = run_kerasft(texts, args.single, args.checkpoint, Path(workdir))
+        elif side.startswith("kerasft"):
+            result = run_kerasft(texts, args.single, args.checkpoint, Path(workdir), side == "kerasft")
         else:
-            result = run_hf_pipeline(texts, args.single, args.checkpoint, Path(workdir), bfloat16=side.endswith("bf16"))
+            result = run_hf_pipeline(
+                texts, args.single, args.checkpoint, Path(workdir), "bf16" in side, side.endswith("-1-thread")
+            )
         print("RESULT " + json.dumps(result | {"peak_rss_mb": peak_rss_mb()}))
         return
     rounds: dict[str, list[dict]] = {}
-    sides = ("kerasft", "hf-pipeline", "hf-pipeline-bf16") + (("tokenizers",) if args.tokenizer_share else ())
+    sides = SIDES + (("tokenizers",) if args.tokenizer_share else ())
     with tempfile.TemporaryDirectory() as workdir:
         # kerasft first in every round: it writes the head the PyTorch sides copy
         for _, side in itertools.product(range(args.repeats), sides):
@@ -184,16 +206,22 @@ def main() -> None:
             rounds.setdefault(side, []).append(run_child(side, command))
     results = {side: median_round(side_rounds) for side, side_rounds in rounds.items()}
     ours, shares = results["kerasft"], results.get("tokenizers")
-    pipelines = {side: results[side] for side in ("hf-pipeline", "hf-pipeline-bf16")}
+    default_threads = results["kerasft-default-threads"]
+    pipelines = {side: results[side] for side in PIPELINES}
     answers = ours.pop("labels")
+    same_as_default_threads = answers == default_threads.pop("labels")
     agreement = {
         side: sum(a == b for a, b in zip(answers, row.pop("labels"))) / len(texts) for side, row in pipelines.items()
     }
     # against the fastest pipeline at each batch size
     ratios = {size: ours[size] / max(row[size] for row in pipelines.values()) for size in ("batch_1", "batch_64")}
+    fastest = {size: max(pipelines, key=lambda side: pipelines[side][size]) for size in ("batch_1", "batch_64")}
+    threads_gain = {size: ours[size] / default_threads[size] for size in ("batch_1", "batch_64")}
     report = {
         "texts_per_s": results,
         "ratios_vs_hf_pipeline": ratios,
+        "fastest_pipeline": fastest,
+        "serving_threads_vs_default": threads_gain | {"same_labels": same_as_default_threads},
         "label_agreement": agreement,
         "tokenizer_share": shares,
         "machine": machine(),
@@ -212,17 +240,29 @@ def main() -> None:
         f"{ours['peak_rss_mb']:.0f} | {ours['cpu_steal']:.1%} |"
     )
     print(f"| kerasft predict (batches by length; includes loading) | | {ours['kerasft_predict_64']:.1f} | | |")
+    defaults = default_threads
+    print(
+        f"| kerasft SavedModel, TensorFlow's default threads | {defaults['batch_1']:.1f} | "
+        f"{defaults['batch_64']:.1f} | {defaults['peak_rss_mb']:.0f} | {defaults['cpu_steal']:.1%} |"
+    )
     for side, row in pipelines.items():
-        name = "HF pipeline, PyTorch" + (", bfloat16" if side.endswith("bf16") else "")
+        name = (
+            "HF pipeline, PyTorch"
+            + (", bfloat16" if "bf16" in side else "")
+            + (", 1 thread" if "1-thread" in side else "")
+        )
         print(
             f"| {name} | {row['batch_1']:.1f} | {row['batch_64']:.1f} | {row['peak_rss_mb']:.0f} | "
             f"{row['cpu_steal']:.1%} |"
         )
     same = ", ".join(f"{side} {share:.1%}" for side, share in agreement.items())
     print(
-        f"\n- against the fastest pipeline: {ratios['batch_1']:.2f}x at batch 1, {ratios['batch_64']:.2f}x at batch "
-        "64; "
-        f"the same label as kerasft: {same} of texts"
+        f"\n- against the fastest pipeline: {ratios['batch_1']:.2f}x at batch 1 ({fastest['batch_1']}), "
+        f"{ratios['batch_64']:.2f}x at batch 64 ({fastest['batch_64']}); the same label as kerasft: {same} of texts"
+    )
+    print(
+        f"- kerasft's serving threads against TensorFlow's defaults: {threads_gain['batch_1']:.2f}x at batch 1, "
+        f"{threads_gain['batch_64']:.2f}x at batch 64; the same labels: {same_as_default_threads}"
     )
     if shares:
         model_ms, batch = shares["model_ms_per_batch"], shares["batch"]

@@ -17,23 +17,28 @@ from kerasft.cluster import request as request_cluster
 from kerasft.errors import UserError
 
 
-def start_tensorflow() -> None:
+def start_tensorflow(serving: bool = False) -> None:
     """Imports TensorFlow and sets up its devices, with its start-up lines hidden (shown with --debug).
 
     Commands call it after the checks that need no TensorFlow (the recipe, its overrides, a sweep's
     grid), so that a mistyped path or value is refused at once instead of after TensorFlow's seconds
     of start-up; and before anything else imports TensorFlow, which would print those lines.
+    ``serving``: the command answers with an export (predict, evaluate), with kerasft.serve's thread settings.
     """
     context = click.get_current_context(silent=True)
     if context is not None and context.meta.get(DEBUG):
+        if serving:  # the lines shown, the threads as without --debug
+            from kerasft.serve import use_serving_threads
+
+            use_serving_threads()
         return  # --debug: TensorFlow starts wherever it is first imported, its lines shown
-    import_tensorflow_quietly()
+    import_tensorflow_quietly(serving)
 
 
 DEBUG = "kerasft.debug"  # click's context.meta key: the command runs with --debug
 
 
-def import_tensorflow_quietly() -> None:
+def import_tensorflow_quietly(serving: bool = False) -> None:
     """Imports TensorFlow with stderr silenced: its start-up lines (oneDNN, CUDA probing) are
     logged before absl reads TF_CPP_MIN_LOG_LEVEL, so no setting hides them. Shown if the import fails."""
     sys.stderr.flush()
@@ -45,8 +50,12 @@ def import_tensorflow_quietly() -> None:
 
             from kerasft.strategy import apply_requested_devices, multi_worker_pending
 
-            # `--devices cpu:N` must be applied before TensorFlow sets up its devices, just below
+            # `--devices cpu:N` and the threads must be set before TensorFlow sets up its devices, just below
             apply_requested_devices()
+            if serving:
+                from kerasft.serve import use_serving_threads
+
+                use_serving_threads()
             if not multi_worker_pending():  # MultiWorkerMirroredStrategy must come first; its start-up lines then show
                 tf.config.list_logical_devices()
         except BaseException:
@@ -347,7 +356,7 @@ def predict(export_dir, texts, pairs, text_file, as_json, batch_size):
     lines = read_lines(text_file) if text_file is not None else None
     if not texts and not lines:
         raise UserError("no texts: pass them as arguments or with --file FILE")
-    start_tensorflow()
+    start_tensorflow(serving=True)
     from kerasft.serve import load_text_signature, read_pair_lines, takes_pairs
     from kerasft.serve import predict as predict_texts
 
@@ -391,7 +400,7 @@ def evaluate(export_dir, data_file, sep, columns, quoting, text_column, text_pai
              output_dir, batch_size):  # fmt: skip
     """Score the SavedModel EXPORT on new labelled data, through its own signature: the report, picture,
     predictions.csv and metrics.json a run writes."""
-    start_tensorflow()
+    start_tensorflow(serving=True)
     from kerasft.evaluate import evaluate_export
     from kerasft.recipe import DataConfig
 

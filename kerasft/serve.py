@@ -20,6 +20,35 @@ from kerasft.rundir import export_versions
 METADATA = Path("assets.extra") / "kerasft.json"  # written by kerasft.export beside the SavedModel
 
 
+def serving_threads() -> tuple[int, int]:
+    """TensorFlow's (intra-op, inter-op) thread counts for answering with an export: one thread inside each op, as many
+    ops at once as the process has cores. TF Serving takes the same as --tensorflow_intra_op_parallelism=1
+    --tensorflow_inter_op_parallelism=<cores>.
+
+    Why: the export runs a batch as chunks of 8 rows in a loop whose chunks are independent, so they run side by side,
+    one per core, and a single text's ops are too small to gain from splitting across cores. On the reference 2 CPU
+    cores (all-MiniLM-L6-v2, benchmarks/results/2026-11-30-serving-threads/) this answered batches of 64 1.18-1.25x and
+    single texts 1.11x faster than TensorFlow's default (every core inside each op); one thread for both was 0.6x.
+    """
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return 1, cores
+
+
+def use_serving_threads() -> None:
+    """Sets `serving_threads` for this process, if TensorFlow has not set up its devices yet: from then on its thread
+    pools are fixed, and a process that already runs TensorFlow (a notebook, the tests) keeps them."""
+    import tensorflow as tf
+
+    intra, inter = serving_threads()
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
+    except RuntimeError:  # "cannot be modified after initialization"
+        pass
+
+
 def resolve_export(path: Path) -> Path:
     """A version folder as given, or the newest version inside a model folder (``export/<name>``)."""
     if (path / "saved_model.pb").is_file():

@@ -6,6 +6,7 @@ process of their own, which shows that nothing else reaches stderr (TensorFlow's
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -112,34 +113,56 @@ BEFORE_TENSORFLOW = {
 }
 
 
-# the command in a process of its own (the tests' process has TensorFlow loaded), then whether it loaded TensorFlow
+# the command in a process of its own (the tests' process has TensorFlow loaded), then whether it loaded TensorFlow and
+# with which (intra-op, inter-op) threads
 COMMAND_REPORTING_TENSORFLOW = """
-import sys
+import json, sys
 from kerasft.cli import main
 try:
     main()
 finally:
-    print("tensorflow" in sys.modules)
+    threads = None
+    if "tensorflow" in sys.modules:
+        from tensorflow.config import threading
+        threads = [threading.get_intra_op_parallelism_threads(), threading.get_inter_op_parallelism_threads()]
+    print(json.dumps({"tensorflow": "tensorflow" in sys.modules, "threads": threads}))
 """
+
+
+def command_reporting_tensorflow(folder, *args) -> tuple[subprocess.CompletedProcess, dict]:
+    result = subprocess.run(
+        [sys.executable, "-c", COMMAND_REPORTING_TENSORFLOW, *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+    )
+    return result, json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize("case", BEFORE_TENSORFLOW)
 def test_a_recipe_mistake_is_refused_before_tensorflow_starts(workdir, case):
     folder, _ = workdir
     args, code, expected = BEFORE_TENSORFLOW[case]
-    result = subprocess.run(
-        [sys.executable, "-c", COMMAND_REPORTING_TENSORFLOW, *args, "--output-dir", "runs"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=os.environ | {"PYTHONPATH": str(REPO)},
-    )
-    assert result.stdout.strip().splitlines()[-1] == "False", result.stdout
+    result, started = command_reporting_tensorflow(folder, *args, "--output-dir", "runs")
+    assert not started["tensorflow"], result.stdout
     if code:
         assert_one_line_and_nothing_touched(folder, result.returncode, "", result.stderr, expected)
     else:
         assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.slow
+def test_answering_with_an_export_uses_one_thread_per_op_and_every_core_across_ops(workdir):
+    """kerasft.serve.serving_threads for predict (and evaluate); training keeps TensorFlow's defaults (0, 0)."""
+    folder, _ = workdir
+    result, started = command_reporting_tensorflow(folder, "predict", "no-export", "a text")
+    assert result.returncode == 2 and "holds no SavedModel" in result.stderr
+    assert started["threads"] == [1, len(os.sched_getaffinity(0))]
+    result, started = command_reporting_tensorflow(folder, "run", "tiny.py", "data.train=nowhere.csv")
+    assert result.returncode == 2 and "data file not found" in result.stderr
+    assert started["threads"] == [0, 0]
 
 
 @pytest.mark.slow
