@@ -11,22 +11,13 @@ the same share of the same activations. Also each side's loss with dropout off.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-HERE = Path(__file__).resolve()
-sys.path.insert(0, str(HERE.parents[1] / "2026-11-29-quality" / "diagnosis"))
-sys.path.insert(0, str(HERE.parents[2]))  # benchmarks/
+import numpy as np
+import tensorflow as tf
+import torch
+from pairs_step_by_step import goemotions, mrpc_session, pytorch_copy  # this folder: the script's own
 
-import multilabel_pairs_quality as quality  # noqa: E402
-import numpy as np  # noqa: E402
-import step_by_step as goemotions  # noqa: E402  (its helpers)
-import tensorflow as tf  # noqa: E402
-import torch  # noqa: E402
-from transformers import AutoModelForSequenceClassification  # noqa: E402
-
-from kerasft.recipe import packaged_minilm  # noqa: E402
-from kerasft.session import Session  # noqa: E402
+from kerasft.recipe import packaged_minilm
 
 
 def main() -> None:
@@ -34,20 +25,10 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=30)
     parser.add_argument("--data", default="/tmp/q16/mrpc")
     args = parser.parse_args()
-    recipe = quality.recipe_for(
-        argparse.Namespace(
-            task="mrpc", data=args.data, checkpoint=None, max_length=128, epochs=3, batch_size=32,
-            learning_rate=1e-4, seed=0, kerasft_overrides=[],
-        )
-    )  # fmt: skip
-    session = Session(recipe)
-    session.prepare()
+    session = mrpc_session(args.data, None)
     tf_model = session.model
     x, y = goemotions.first_batches(session, 1)[0]
-    pt_model = AutoModelForSequenceClassification.from_pretrained(
-        packaged_minilm(), num_labels=2, problem_type="single_label_classification"
-    )
-    goemotions.copy_tf_into_pt(goemotions.pairs_of(tf_model, pt_model), pt_model)
+    pt_model, _ = pytorch_copy(tf_model, packaged_minilm(), 2)
     tf_x = {k: tf.constant(v) for k, v in x.items()}
     loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     step = tf.function(lambda: loss(y, tf_model(tf_x, training=True).logits))  # traced, as in fit

@@ -35,6 +35,29 @@ from transformers import AutoModelForSequenceClassification  # noqa: E402
 from kerasft.session import Session  # noqa: E402
 
 
+def mrpc_session(data: str, checkpoint: str | None, learning_rate: float = 1e-4, seed: int = 0) -> Session:
+    """kerasft's prepared session on the quality benchmark's MRPC recipe (float32; the packaged checkpoint if None)."""
+    recipe = quality.recipe_for(
+        argparse.Namespace(
+            task="mrpc", data=data, checkpoint=checkpoint, max_length=128, epochs=3, batch_size=32,
+            learning_rate=learning_rate, seed=seed, kerasft_overrides=[],
+        )
+    )  # fmt: skip
+    session = Session(recipe)
+    session.prepare()
+    return session
+
+
+def pytorch_copy(tf_model, checkpoint: str, num_labels: int):
+    """The single-label PyTorch model of ``checkpoint`` holding every weight of ``tf_model``, and the weight pairs."""
+    pt_model = AutoModelForSequenceClassification.from_pretrained(
+        checkpoint, num_labels=num_labels, problem_type="single_label_classification"
+    )
+    pairs = goemotions.pairs_of(tf_model, pt_model)
+    goemotions.copy_tf_into_pt(pairs, pt_model)
+    return pt_model, pairs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=40)
@@ -44,14 +67,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         checkpoint = goemotions.checkpoint_without_dropout(Path(folder))
-        recipe = quality.recipe_for(
-            argparse.Namespace(
-                task="mrpc", data=args.data, checkpoint=str(checkpoint), max_length=128, epochs=3, batch_size=32,
-                learning_rate=args.lr, seed=args.seed, kerasft_overrides=[],
-            )
-        )  # fmt: skip
-        session = Session(recipe)
-        session.prepare()
+        session = mrpc_session(args.data, str(checkpoint), args.lr, args.seed)
         tf_model = session.model
         batches = goemotions.first_batches(session, args.steps)
         x0, y0 = batches[0]
@@ -60,11 +76,7 @@ def main() -> None:
             print("segment ids of row 0:", x0["token_type_ids"][0].tolist())
             print("input ids of row 0:  ", x0["input_ids"][0].tolist())
             print("mask of row 0:       ", x0["attention_mask"][0].tolist())
-        pt_model = AutoModelForSequenceClassification.from_pretrained(
-            checkpoint, num_labels=len(session.label_names), problem_type="single_label_classification"
-        )
-        pairs = goemotions.pairs_of(tf_model, pt_model)
-        goemotions.copy_tf_into_pt(pairs, pt_model)
+        pt_model, pairs = pytorch_copy(tf_model, checkpoint, len(session.label_names))
         pt_model.train()  # dropout is 0 anyway
         tf_logits = tf_model({k: tf.constant(v) for k, v in x0.items()}, training=False).logits.numpy()
         with torch.no_grad():
