@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -26,38 +27,35 @@ def start_tensorflow(serving: bool = False) -> None:
     ``serving``: the command answers with an export (predict, evaluate), with kerasft.serve's thread settings.
     """
     context = click.get_current_context(silent=True)
-    if context is not None and context.meta.get(DEBUG):
-        if serving:  # the lines shown, the threads as without --debug
+    show_lines = context is not None and context.meta.get(DEBUG, False)
+    with contextlib.nullcontext() if show_lines else stderr_hidden():
+        import tensorflow as tf
+
+        from kerasft.strategy import apply_requested_devices, multi_worker_pending
+
+        # `--devices cpu:N` and the threads must be set before TensorFlow sets up its devices, just below
+        apply_requested_devices()
+        if serving:
             from kerasft.serve import use_serving_threads
 
             use_serving_threads()
-        return  # --debug: TensorFlow starts wherever it is first imported, its lines shown
-    import_tensorflow_quietly(serving)
+        if not multi_worker_pending():  # MultiWorkerMirroredStrategy must come first; its start-up lines then show
+            tf.config.list_logical_devices()
 
 
 DEBUG = "kerasft.debug"  # click's context.meta key: the command runs with --debug
 
 
-def import_tensorflow_quietly(serving: bool = False) -> None:
-    """Imports TensorFlow with stderr silenced: its start-up lines (oneDNN, CUDA probing) are
-    logged before absl reads TF_CPP_MIN_LOG_LEVEL, so no setting hides them. Shown if the import fails."""
+@contextlib.contextmanager
+def stderr_hidden():
+    """stderr silenced, down to the file descriptor: TensorFlow's start-up lines (oneDNN, CUDA probing) are
+    logged before absl reads TF_CPP_MIN_LOG_LEVEL, so no setting hides them. Shown if the block fails."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as sink:
         os.dup2(sink.fileno(), 2)
         try:
-            import tensorflow as tf
-
-            from kerasft.strategy import apply_requested_devices, multi_worker_pending
-
-            # `--devices cpu:N` and the threads must be set before TensorFlow sets up its devices, just below
-            apply_requested_devices()
-            if serving:
-                from kerasft.serve import use_serving_threads
-
-                use_serving_threads()
-            if not multi_worker_pending():  # MultiWorkerMirroredStrategy must come first; its start-up lines then show
-                tf.config.list_logical_devices()
+            yield
         except BaseException:
             os.dup2(saved, 2)
             sink.seek(0)
