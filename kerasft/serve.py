@@ -16,6 +16,7 @@ import numpy as np
 from kerasft.batching import Plan, in_input_order
 from kerasft.errors import UserError
 from kerasft.rundir import export_versions
+from kerasft.strategy import usable_cores
 
 METADATA = Path("assets.extra") / "kerasft.json"  # written by kerasft.export beside the SavedModel
 
@@ -30,10 +31,7 @@ def serving_threads() -> tuple[int, int]:
     cores (all-MiniLM-L6-v2, benchmarks/results/2026-11-30-serving-threads/) this answered batches of 64 1.18-1.25x and
     single texts 1.11x faster than TensorFlow's default (every core inside each op); one thread for both was 0.6x.
     """
-    import os
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return 1, cores
+    return 1, usable_cores()
 
 
 def use_serving_threads() -> None:

@@ -29,6 +29,11 @@ _requested_devices: tuple[str, int] | None = None  # ("cpu", N) from --devices, 
 _applied_devices: tuple[str, int] | None = None
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity: a container's or `taskset`'s share, not the host's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def parse_devices(spec: str) -> tuple[str, int]:
     """``"cpu:4"`` -> ``("cpu", 4)``; anything else is a UserError."""
     match = re.fullmatch(r"\s*cpu\s*:\s*(\d+)\s*", spec or "", flags=re.IGNORECASE)

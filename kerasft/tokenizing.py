@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
-import os
 import time
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import filelock
 
 from kerasft.data import TEXT, TEXT_PAIR, cache_files, progress_bars, report_stage, split_parts
 from kerasft.model import token_inputs
+from kerasft.strategy import usable_cores
 
 PARALLEL_ROWS = 50_000  # a split this large is tokenized by one process per core; smaller, processes cost more
 
@@ -175,5 +175,5 @@ def tokenizing_lock(splits, log: bool = False):
 def tokenizing_processes(rows: int) -> int | None:
     """How many processes tokenize a split of ``rows``: every core this process may use when it is large, else one
     (None: in this process)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = usable_cores()
     return cores if rows >= PARALLEL_ROWS and cores > 1 else None

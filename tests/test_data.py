@@ -386,8 +386,9 @@ def test_processes_sharing_the_cache_tokenize_one_at_a_time_and_the_later_ones_r
 def test_large_splits_are_tokenized_by_a_process_per_core(monkeypatch):
     from kerasft import tokenizing
 
-    monkeypatch.setattr(tokenizing.os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    # the affinity kerasft.strategy.usable_cores reads
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2})
     assert tokenizing.tokenizing_processes(tokenizing.PARALLEL_ROWS - 1) is None
     assert tokenizing.tokenizing_processes(tokenizing.PARALLEL_ROWS) == 3
-    monkeypatch.setattr(tokenizing.os, "sched_getaffinity", lambda pid: {0})
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
     assert tokenizing.tokenizing_processes(10 * tokenizing.PARALLEL_ROWS) is None
