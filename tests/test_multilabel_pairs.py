@@ -331,7 +331,13 @@ def pair_export(tiny_checkpoint, tmp_path_factory):
     model = build_classifier(str(tiny_checkpoint), EMOTIONS, multi_label=True)
     texts, pairs = [a for a, _ in PAIRS], [b for _, b in PAIRS]
     probabilities = predict_texts(model, tokenizer, texts, 32, 4, pairs=pairs)
-    thresholds = np.median(probabilities, axis=0).tolist()  # about half the answers above, half below
+    # Each label's threshold in the middle of the widest gap between its sorted probabilities: some answers above, some
+    # below, none within float noise of it. (The median sat 1e-7 from a probability of two near-equal rows, so the
+    # export's answer flipped with the order of its float sums.)
+    ordered = np.sort(probabilities, axis=0)
+    widest = np.diff(ordered, axis=0).argmax(axis=0)
+    labels = np.arange(probabilities.shape[1])
+    thresholds = ((ordered[widest, labels] + ordered[widest + 1, labels]) / 2).tolist()
     module = TextClassifierModule.without_optimizer(model, tokenizer, EMOTIONS, 32, pairs=True, thresholds=thresholds)
     parity = Parity(texts, probabilities, pairs=pairs).with_probe_texts(model, tokenizer, 32, 4)
     path, facts = export_model(module, tmp_path_factory.mktemp("export") / "pairs", parity)
