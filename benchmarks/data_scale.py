@@ -18,6 +18,11 @@ kernel drops when memory runs short; so a sampler (every 0.2 s) records the peak
 at one moment. Each process's CPU steal (train_throughput.py's measure) says whether the host was busy
 meanwhile.
 
+``--floor`` adds, in a third fresh process, the checkpoint's Rust tokenizer alone on the same texts
+(``encode_batch_fast`` in batches of 1,000 as `Dataset.map` hands them over, with the tokenizer's own threads on
+every core, the texts read into a list first and not timed): the least that tokenizing can cost with this
+tokenizer, against which the tokenize stage is compared (``tokenize_over_tokenizer_alone``).
+
 JSON: ``{"sizes": {"<n>": {"seconds": ..., "peak_rss_mb": ..., "cached_seconds": ..., ...}}, "cores": ...,
 "texts": ...}``.
 """
@@ -156,10 +161,29 @@ def measure_once(path: str) -> dict:
     }
 
 
-def run_fresh(path: Path, cache: str) -> dict:
+def tokenizer_alone(path: str) -> dict:
+    """Seconds for the checkpoint's Rust tokenizer alone to tokenize every text of ``path`` as kerasft's tokenize
+    stage does (truncated to MAX_LENGTH, no padding, batches of 1,000), on every core (its own threads)."""
+    import copy
+
+    from kerasft.model import load_tokenizer
+    from kerasft.recipe import packaged_minilm
+
+    with open(path, newline="", encoding="utf-8") as handle:
+        texts = [row["text"] for row in csv.DictReader(handle)]
+    backend = copy.deepcopy(load_tokenizer(packaged_minilm()).backend_tokenizer)
+    backend.no_padding()
+    backend.enable_truncation(MAX_LENGTH)
+    started = time.perf_counter()
+    for start in range(0, len(texts), 1000):
+        backend.encode_batch_fast(texts[start : start + 1000])
+    return {"tokenizer_alone_s": round(time.perf_counter() - started, 2)}
+
+
+def run_fresh(path: Path, cache: str, mode: str = "--one") -> dict:
     before = cpu_times()
     done = subprocess.run(
-        [sys.executable, __file__, "--one", str(path)],
+        [sys.executable, __file__, mode, str(path)],
         capture_output=True,
         text=True,
         env=os.environ | {"HF_DATASETS_CACHE": cache, "PYTHONPATH": str(REPO)},
@@ -179,10 +203,13 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the results here (merged with a file already there)")
     parser.add_argument("--texts", choices=sorted(WRITERS), default="synthetic", help="which synthetic texts")
     parser.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()) / "kerasft-data-scale")
+    parser.add_argument("--floor", action="store_true", help="time the Rust tokenizer alone on the same texts too")
     parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--tokenizer-alone", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.one:
-        print("RESULT " + json.dumps(measure_once(args.one)), flush=True)
+    if args.one or args.tokenizer_alone:
+        result = measure_once(args.one) if args.one else tokenizer_alone(args.tokenizer_alone)
+        print("RESULT " + json.dumps(result), flush=True)
         return
     results = json.loads(args.json.read_text()) if args.json and args.json.is_file() else {"sizes": {}}
     if results.get("texts", args.texts) != args.texts:
@@ -200,6 +227,7 @@ def main() -> None:
             print(f"  first run:  {first}", flush=True)
             second = run_fresh(path, cache)
             print(f"  second run: {second}", flush=True)
+            floor = run_fresh(path, cache, "--tokenizer-alone") if args.floor else None
         results["sizes"][str(size)] = first | {
             "cached_seconds": second["seconds"],
             "cached_load_s": second["load_s"],
@@ -208,6 +236,13 @@ def main() -> None:
             "cached_peak_anonymous_mb": second["peak_anonymous_mb"],
             "cached_cpu_steal": second["cpu_steal"],
         }
+        if floor:
+            print(f"  the tokenizer alone: {floor}", flush=True)
+            results["sizes"][str(size)] |= {
+                "tokenizer_alone_s": floor["tokenizer_alone_s"],
+                "tokenizer_alone_cpu_steal": floor["cpu_steal"],
+                "tokenize_over_tokenizer_alone": round(first["tokenize_s"] / floor["tokenizer_alone_s"], 2),
+            }
         if args.json:
             args.json.write_text(json.dumps(results, indent=2) + "\n")
 
