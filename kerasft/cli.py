@@ -46,6 +46,23 @@ def start_tensorflow(serving: bool = False) -> None:
 DEBUG = "kerasft.debug"  # click's context.meta key: the command runs with --debug
 
 
+def check_folders(output_dir: Path, tensorboard_dir: Path | None = None, run_name: str | None = None) -> None:
+    """The folders a command will write in, checked (not created) before TensorFlow starts, so that a mistyped one is
+    refused at once rather than after the data and the model have loaded. ``tensorboard_dir``: None for commands
+    that write no TensorBoard logs; pass the default for those that do. A taken ``run_name`` is refused here only
+    for a single process: the workers of a multi-worker run share theirs, and the chief creates it."""
+    from kerasft.rundir import check_new_run_name, check_run_name, check_writable_folder
+    from kerasft.strategy import multi_worker_pending
+
+    check_writable_folder(output_dir, "--output-dir")
+    if tensorboard_dir is not None:
+        check_writable_folder(tensorboard_dir, "--tensorboard-dir")
+    if run_name is not None:
+        check_run_name(run_name)
+        if not multi_worker_pending():
+            check_new_run_name(output_dir, run_name)
+
+
 @contextlib.contextmanager
 def stderr_hidden():
     """stderr silenced, down to the file descriptor: TensorFlow's start-up lines (oneDNN, CUDA probing) are
@@ -114,7 +131,30 @@ def read_lines(path: Path) -> list[str]:
         raise UserError(f"cannot read text file {path}: {error.strerror}") from None
 
 
-@click.group()
+class OneLineErrors(click.Group):
+    """click's own usage errors (a bad option value, a missing argument, an unknown option) as kerasft's: one line,
+    exit code 2. click would print the usage line and a hint above the error, three lines where one is the contract."""
+
+    def main(self, *args, **kwargs):
+        try:
+            result = super().main(*args, **kwargs | {"standalone_mode": False})
+        except click.exceptions.NoArgsIsHelpError as error:  # `kerasft` alone: the help, as click shows it
+            error.show()
+            sys.exit(error.exit_code)
+        except click.UsageError as error:
+            command = error.ctx.command_path if error.ctx else "kerasft"
+            click.echo(f"kerasft: error: {error.format_message()} (see {command} --help)", err=True)
+            sys.exit(error.exit_code)
+        except click.ClickException as error:
+            click.echo(f"kerasft: error: {error.format_message()}", err=True)
+            sys.exit(error.exit_code)
+        except click.Abort:  # Ctrl-C, as click reports it
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)  # an int: the code of click's Exit (--help, --version)
+
+
+@click.group(cls=OneLineErrors)
 @click.version_option(package_name="kerasft")
 def main():
     """Fine-tune Hugging Face transformer text classifiers with TensorFlow/Keras."""
@@ -207,6 +247,7 @@ def run(recipe_path, overrides, run_name, output_dir, tensorboard_dir, strategy,
         from kerasft.recipe import apply_overrides, load_recipe
 
         recipe = apply_overrides(load_recipe(recipe_path), list(overrides))
+        check_folders(output_dir, tensorboard_dir or Path("tensorboard_logs"), run_name)
         start_tensorflow()
         cluster = applied_cluster()
         run_name = run_name or (cluster.run_name(recipe.name) if cluster else None)  # the same on every worker
@@ -295,14 +336,16 @@ def sweep(recipe_path, overrides, output_dir, sweep_name, tensorboard_dir, strat
                 f"--resume continues the sweep in {resume_dir} with its own grid and folders; drop "
                 f"{' '.join(extras) or '--sweep-name and --tensorboard-dir'}"
             )
+        planned = sweeps.Sweep.existing(resume_dir)  # not a sweep folder, or a damaged one: refused at once
         start_tensorflow()
-        result = sweeps.resume_sweep(resume_dir, strategy)
+        result = sweeps.resume_sweep(planned, strategy)
     else:
         if recipe_path is None:
             raise UserError("give a RECIPE and KEY=v1,v2 values to sweep, or --resume SWEEP_DIR to continue a sweep")
         command = sweeps.command_line(sys.argv[2:] if sys.argv[1:2] == ["sweep"] else [str(recipe_path), *overrides])
         options = sweeps.SweepOptions(output_dir, sweep_name, tensorboard_dir, strategy, command)
         grid = sweeps.SweepGrid.read(recipe_path, list(overrides))
+        check_folders(output_dir, tensorboard_dir or Path("tensorboard_logs"))
         start_tensorflow()
         result = sweeps.run_sweep(grid, options)
     click.echo(sweeps.summary(result))
@@ -398,6 +441,7 @@ def evaluate(export_dir, data_file, sep, columns, quoting, text_column, text_pai
              output_dir, batch_size):  # fmt: skip
     """Score the SavedModel EXPORT on new labelled data, through its own signature: the report, picture,
     predictions.csv and metrics.json a run writes."""
+    check_folders(output_dir)
     start_tensorflow(serving=True)
     from kerasft.evaluate import evaluate_export
     from kerasft.recipe import DataConfig
@@ -433,6 +477,7 @@ def inspect(recipe_path, overrides, output_dir):
     from kerasft.recipe import apply_overrides, load_recipe
 
     recipe = apply_overrides(load_recipe(recipe_path), list(overrides))
+    check_folders(output_dir)
     start_tensorflow()
     from kerasft.overview import format_summary, write_overview
     from kerasft.session import Session

@@ -119,18 +119,23 @@ def read_label_names(value: list[str] | None) -> list[str] | None:
     """``data.label_names``: names as given (``a,b,c``), or read from a file of one name a line, in id order."""
     if not value:
         return None
-    if len(value) == 1 and Path(value[0]).expanduser().is_file():
-        file = Path(value[0]).expanduser()
-        names = [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
-        where = f"data.label_names file {file}"
+    given = Path(value[0]).expanduser() if len(value) == 1 else None
+    if given is not None and given.is_dir():
+        raise UserError(f"data.label_names {given} is a folder; give a file with one name a line, or a,b,c")
+    if given is not None and given.is_file():
+        where = f"data.label_names file {given}"
+        try:
+            names = [line.strip() for line in given.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except UnicodeDecodeError as error:
+            raise UserError(f"{where} is not UTF-8 text (byte {error.start}); save it as UTF-8") from None
+        if len(names) < 2:
+            raise UserError(f"{where} has {len(names)} name(s); give at least two, one name a line")
     else:
         names, where = list(value), "data.label_names"
     if len(names) < 2:
         raise UserError(
-            f"{where} has {len(names)} name(s); give at least two, as a,b,c or a file with one name a line "
-            f"(a file {value[0]!r} was not found)"
-            if len(value) == 1
-            else f"{where} has fewer than two names"
+            f"{where} has 1 name; give at least two, as a,b,c or a file with one name a line (no file {value[0]!r} "
+            "was found)"
         )
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:

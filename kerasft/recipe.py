@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -183,10 +184,13 @@ def field_types(config=Recipe, prefix: str = "") -> dict[str, type]:
 def load_recipe(path: str | Path) -> Recipe:
     """Runs a recipe file and returns the ``recipe`` object it defines."""
     path = Path(path)
+    wanted = "give the path to a .py file that defines `recipe = Recipe(...)`"
+    if path.is_dir():
+        raise UserError(f"recipe {path} is a folder; {wanted}")
     if not path.is_file():
-        raise UserError(
-            f"recipe file not found: {path} (give the path to a .py file that defines `recipe = Recipe(...)`)"
-        )
+        raise UserError(f"recipe file not found: {path} ({wanted})")
+    if path.suffix != ".py":  # Python imports only .py source files by their name
+        raise UserError(f"recipe {path} is not a .py file; {wanted}")
     spec = importlib.util.spec_from_file_location(f"kerasft_recipe_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     try:
@@ -195,6 +199,10 @@ def load_recipe(path: str | Path) -> Recipe:
         raise UserError(f"recipe {path} line {error.lineno}: syntax error: {error.msg}") from error
     except UserError:
         raise
+    except SystemExit as error:  # would end kerasft silently, with the recipe's exit code
+        raise UserError(
+            f"recipe {path} called sys.exit({error.code!r}) while loading; {wanted} and exits nowhere"
+        ) from error
     except Exception as error:  # the recipe is user code: any failure in it is theirs to fix
         raise UserError(f"recipe {path} failed to run: {type(error).__name__}: {error}") from error
     recipe = getattr(module, "recipe", None)
@@ -320,6 +328,8 @@ def validate(recipe: Recipe) -> None:
         value = _get_field(recipe, key)
         if not _matches(value, hint):
             raise UserError(f"recipe field {key} = {value!r}: expected {_type_name(hint)}")
+        if isinstance(value, float) and not math.isfinite(value):  # nan passes every range check below
+            raise UserError(f"{key} must be a finite number, got {value}")
     for key in POSITIVE:
         value = _get_field(recipe, key)
         if value is not None and value <= 0:
@@ -348,8 +358,14 @@ def validate(recipe: Recipe) -> None:
     _validate_multi_label(recipe)
     if not recipe.data.hub and not recipe.data.train:
         raise UserError("the recipe names no data: set data.hub=<dataset id> or data.train=<file>")
-    if not recipe.name or "/" in recipe.name:
-        raise UserError(f"recipe name {recipe.name!r} must be non-empty and contain no '/'")
+    if not 0 <= recipe.train.seed < 2**32:
+        raise UserError(
+            f"train.seed must be between 0 and 2**32 - 1 (NumPy's and TensorFlow's range), got {recipe.train.seed}"
+        )
+    # both name folders: runs/<name>-<time>/ and export/<model name>/<version>/
+    for key, name in (("name", recipe.name), ("model.name", recipe.model.name)):
+        if name is not None and (not name or "/" in name or name.startswith(".")):
+            raise UserError(f"{key} {name!r} must be a plain folder name: not empty, no '/', not starting with '.'")
 
 
 def _validate_multi_label(recipe: Recipe) -> None:

@@ -165,14 +165,13 @@ class RunDir:
 
         Refuses, before anything is written, an output directory that cannot be created or written.
         """
+        check_writable_folder(output_dir, "--output-dir")
         try:
             output_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise UserError(
                 f"cannot create output directory {output_dir}: {error.strerror}; pick another with --output-dir"
             ) from None
-        if not os.access(output_dir, os.W_OK):
-            raise UserError(f"output directory {output_dir} is not writable; pick another with --output-dir")
         if run_name is not None:
             check_run_name(run_name)
             candidates = [run_name]
@@ -185,10 +184,7 @@ class RunDir:
                 return cls(output_dir / name)
             except FileExistsError:
                 continue
-        raise UserError(
-            f"run directory {output_dir / candidates[0]} already exists; choose another --run-name (earlier runs are "
-            "never overwritten)"
-        )
+        raise UserError(RUN_NAME_TAKEN.format(path=output_dir / candidates[0]))
 
     @classmethod
     def existing(cls, path: Path, purpose: str) -> RunDir:
@@ -406,8 +402,11 @@ class RunDir:
             metrics = self._read_json(self.METRICS, {})
         except UserError:  # being written by a live run, or damaged: list what can be read
             recipe, metrics = {}, {}
+        # a damaged file may hold JSON of another shape: what is not an object (or a list) counts as absent
+        metrics = _object(metrics)
+        test, train = _object(metrics.get("test")), _object(recipe.get("train"))
         started = self._started(status, metrics)
-        test = metrics.get("test") or {}
+        epochs = metrics.get("train") if isinstance(metrics.get("train"), list) else None
         export = self.newest_export()
         return {
             "run": self.name,
@@ -415,8 +414,8 @@ class RunDir:
             "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
             "started_timestamp": started,
             "state": self.state(),
-            "epochs": len(metrics["train"]) if metrics.get("train") else max(self.checkpoint_epochs(), default=None),
-            "epochs_planned": (recipe.get("train") or {}).get("epochs"),
+            "epochs": len(epochs) if epochs else max(self.checkpoint_epochs(), default=None),
+            "epochs_planned": train.get("epochs"),
             "best_epoch": metrics.get("best_epoch"),
             "test_accuracy": test.get("accuracy", test.get("subset_accuracy")),  # multi-label: subset accuracy
             "test_macro_f1": test.get("macro_f1"),
@@ -436,9 +435,38 @@ class RunDir:
         return marker.stat().st_mtime
 
 
+def _object(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def check_writable_folder(path: Path, option: str) -> None:
+    """Refuses, without creating anything, a folder ``option`` names that kerasft could not create or write in: an
+    existing file, or a folder (or the nearest existing parent of a new one) that is not writable."""
+    path = Path(path)
+    existing = next((folder for folder in (path, *path.absolute().parents) if folder.exists()), None)
+    if existing is None:
+        return
+    if not existing.is_dir():
+        what = "is a file" if existing == path else f"is inside {existing}, a file"
+        raise UserError(f"{option} {path} {what}, not a folder; pick another {option}")
+    if not os.access(existing, os.W_OK):
+        where = "" if existing == path else f" (its parent {existing} is not writable)"
+        raise UserError(f"{option} {path} is not writable{where}; pick another {option}")
+
+
 def check_run_name(run_name: str) -> None:
     if not run_name or "/" in run_name or run_name.startswith("."):
         raise UserError(f"run name {run_name!r} must be a plain folder name")
+
+
+RUN_NAME_TAKEN = "run directory {path} already exists; choose another --run-name (earlier runs are never overwritten)"
+
+
+def check_new_run_name(output_dir: Path, run_name: str) -> None:
+    """A --run-name that is a plain folder name and not taken yet (RunDir.create takes it, atomically, later)."""
+    check_run_name(run_name)
+    if (Path(output_dir) / run_name).exists():
+        raise UserError(RUN_NAME_TAKEN.format(path=Path(output_dir) / run_name))
 
 
 def _alive(pid: int) -> bool:

@@ -75,6 +75,11 @@ def export_again(path: Path, checkpoint: str | None = None) -> tuple[Path, dict]
     """Exports a finished run's weights (the kept epoch's unless ``checkpoint`` names another) as the next version."""
     run_dir = RunDir.existing(path, "kerasft export")
     recipe, _ = run_dir.recipe("kerasft export")
+    if not (run_dir / RunDir.PREDICTIONS).is_file():  # the texts a new export's answers are checked on
+        raise UserError(
+            f"kerasft export: {path} is {run_dir.state()} and has no test predictions ({RunDir.PREDICTIONS}) to check "
+            f"a new export against; finish the run first: kerasft run --resume {path}"
+        )
     checkpoint = run_dir.checkpoint_to_export(checkpoint)
     session = Session.of_run(recipe, run_dir / RunDir.MODEL, checkpoint)
     texts, pairs = evaluate.predicted_texts(run_dir)

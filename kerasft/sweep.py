@@ -33,7 +33,14 @@ from pathlib import Path
 from kerasft.errors import UserError
 from kerasft.files import write_atomic, write_json
 from kerasft.recipe import Recipe, apply_overrides, field_types, load_recipe, parse_value
-from kerasft.rundir import FOLDER_TIME_FORMAT, RunDir, check_free_space, check_run_name, space_needed
+from kerasft.rundir import (
+    FOLDER_TIME_FORMAT,
+    RunDir,
+    check_free_space,
+    check_run_name,
+    check_writable_folder,
+    space_needed,
+)
 
 SWEEP_JSON, SWEEP_MD = "sweep.json", "sweep.md"
 BEST_BY = ("validation", "macro_f1")  # the kept epoch's validation macro F1 picks the best point
@@ -100,9 +107,9 @@ def _takes_a_list(key: str) -> bool:
 class Sweep:
     """A sweep's folder: ``sweep.json`` (the plan, and each point's figures once run) and ``sweep.md`` (the table)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, plan: dict | None = None):
         self.path = Path(path)
-        self.plan = json.loads((self.path / SWEEP_JSON).read_text()) if (self.path / SWEEP_JSON).is_file() else {}
+        self.plan = plan or {}
 
     @property
     def name(self) -> str:
@@ -121,20 +128,31 @@ class Sweep:
 
     @classmethod
     def create(cls, output_dir: Path, name: str | None, stem: str, plan: dict) -> Sweep:
-        """Creates ``output_dir/name`` (default ``<stem>-<timestamp>``), never reusing a folder, with ``sweep.json``."""
+        """Creates ``output_dir/name`` (default ``<stem>-<timestamp>``), with ``sweep.json``. Neither the folder nor
+        its points' run folders (``output_dir/<name>-<point>``) may exist: earlier runs are never taken over."""
+        check_writable_folder(output_dir, "--output-dir")
         output_dir.mkdir(parents=True, exist_ok=True)
         if name is not None:
             check_run_name(name)
         candidates = [name] if name else [f"{stem}-{time.strftime(FOLDER_TIME_FORMAT)}"]
         candidates += [] if name else [f"{candidates[0]}-{n}" for n in range(2, 100)]
         for candidate in candidates:
+            runs = [f"{candidate}-{point['point']}" for point in plan["points"]]
+            taken = [run for run in runs if (output_dir / run).exists()]
+            if taken and name:
+                raise UserError(
+                    f"{output_dir / taken[0]} already exists, and this sweep's point {taken[0]} would run there; "
+                    "choose another --sweep-name (earlier runs are never overwritten)"
+                )
             try:
+                if taken:
+                    raise FileExistsError
                 (output_dir / candidate).mkdir()
             except FileExistsError:
                 continue
             sweep = cls(output_dir / candidate)
             tensorboard_dir = Path(plan.pop("tensorboard_dir") or "tensorboard_logs") / candidate
-            points = [point | {"run": f"{candidate}-{point['point']}"} for point in plan.pop("points")]
+            points = [point | {"run": run} for point, run in zip(plan.pop("points"), runs)]
             sweep.plan = plan | {
                 "sweep": candidate,
                 "output_dir": str(output_dir.resolve()),
@@ -147,10 +165,16 @@ class Sweep:
 
     @classmethod
     def existing(cls, path: Path) -> Sweep:
-        sweep = cls(path)
-        if not sweep.plan:
+        file = Path(path) / SWEEP_JSON
+        if not file.is_file():
             raise UserError(f"--resume {path}: not a sweep folder (no {SWEEP_JSON}); give the folder a sweep printed")
-        return sweep
+        try:
+            plan = json.loads(file.read_text(encoding="utf-8"))
+            if not isinstance(plan, dict) or not isinstance(plan.get("points"), list):
+                raise ValueError("not a sweep plan")
+        except (OSError, ValueError) as error:
+            raise UserError(f"--resume {path}: {file} cannot be read ({error}); the sweep folder is damaged") from None
+        return cls(path, plan)
 
     # --- figures -----------------------------------------------------------------------------------------------------
 
@@ -304,9 +328,9 @@ def run_sweep(planned: SweepGrid, options: SweepOptions) -> Sweep:
     return sweep
 
 
-def resume_sweep(path: Path, strategy: str | None = None) -> Sweep:
-    """Runs the points of the sweep in ``path`` that are not complete: cut-off points resume from their backup."""
-    sweep = Sweep.existing(path)
+def resume_sweep(sweep: Sweep, strategy: str | None = None) -> Sweep:
+    """Runs the points of ``sweep`` (`Sweep.existing`) that are not complete: cut-off points resume from their
+    backup."""
     done = sum(point["state"] == "complete" for point in sweep.results())
     print(f"kerasft: resuming sweep {sweep.name}: {done} of {len(sweep.plan['points'])} points complete")
     _run_points(sweep, strategy, prepared={})

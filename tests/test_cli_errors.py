@@ -33,6 +33,13 @@ def workdir(tmp_path, tiny_checkpoint, small_data):
     (tmp_path / "otherlabels.csv").write_text(
         "text,label\nwhere is it,parcel\nit broke,repair\n"
     )  # no label shared with train
+    (tmp_path / "recipe.txt").write_text(recipe.read_text())  # a good recipe under a name Python cannot import
+    (tmp_path / "exits.py").write_text("import sys\nsys.exit(0)\n")
+    (tmp_path / "a-folder").mkdir()
+    (tmp_path / "a-file").write_text("not a folder")
+    (tmp_path / "names-latin1.txt").write_bytes("joie\ntristesse\ncol\xe8re\n".encode("latin-1"))
+    (tmp_path / "damaged-sweep").mkdir()
+    (tmp_path / "damaged-sweep" / "sweep.json").write_text("{bad")
     return tmp_path, recipe
 
 
@@ -64,6 +71,20 @@ CASES = {
         ["tiny.py", "model.checkpoint=distilbert-base-uncased"],
         "point model.checkpoint at a local folder",
     ),
+    "recipe not a .py file": (["recipe.txt"], "recipe recipe.txt is not a .py file"),
+    "recipe is a folder": (["a-folder"], "recipe a-folder is a folder"),
+    "recipe calls sys.exit": (["exits.py"], "called sys.exit(0) while loading"),
+    "seed out of range": (["tiny.py", "train.seed=-1"], "train.seed must be between 0 and 2**32 - 1"),
+    "seed too large": (["tiny.py", "train.seed=4294967296"], "train.seed must be between 0 and 2**32 - 1"),
+    "learning rate nan": (["tiny.py", "train.learning_rate=nan"], "train.learning_rate must be a finite number"),
+    "weight decay inf": (["tiny.py", "train.weight_decay=inf"], "train.weight_decay must be a finite number"),
+    "model name outside export/": (["tiny.py", "model.name=.."], "model.name '..' must be a plain folder name"),
+    "model name with a slash": (["tiny.py", "model.name=a/b"], "model.name 'a/b' must be a plain folder name"),
+    "tensorboard dir is a file": (["tiny.py", "--tensorboard-dir", "a-file"], "--tensorboard-dir a-file is a file"),
+    "run name taken": (["tiny.py", "--run-name", "earlier"], "run directory runs/earlier already exists"),
+    "label names not UTF-8": (["tiny.py", "data.label_names=names-latin1.txt"], "names-latin1.txt is not UTF-8 text"),
+    "label names a folder": (["tiny.py", "data.label_names=a-folder"], "data.label_names a-folder is a folder"),
+    "click: unknown option": (["tiny.py", "--bogus"], "No such option '--bogus'. (see "),  # `kerasft run --help`
 }
 
 
@@ -109,6 +130,12 @@ BEFORE_TENSORFLOW = {
     "run: unknown key": (["run", "tiny.py", "train.epoch=3"], 2, "unknown recipe key 'train.epoch'"),
     "sweep: a wrong value": (["sweep", "tiny.py", "train.batch_size=8,big"], 2, "train.batch_size='big'"),
     "inspect: broken recipe": (["inspect", "broken.py"], 2, "line 1: syntax error"),
+    "run: tensorboard dir is a file": (["run", "tiny.py", "--tensorboard-dir", "a-file"], 2, "a-file is a file"),
+    "run: run name taken": (["run", "tiny.py", "--run-name", "earlier"], 2, "runs/earlier already exists"),
+    "sweep: output dir is a file": (["sweep", "tiny.py", "train.seed=1,2", "--output-dir", "a-file"], 2, "is a file"),
+    "sweep: a damaged sweep": (["sweep", "--resume", "damaged-sweep"], 2, "sweep.json cannot be read"),
+    "evaluate: output dir is a file": (["evaluate", "x", "--data", "d.csv", "--output-dir", "a-file"], 2, "a file"),
+    "inspect: learning rate nan": (["inspect", "tiny.py", "train.learning_rate=nan"], 2, "must be a finite number"),
     "runs": (["runs"], 0, ""),
 }
 
@@ -145,7 +172,8 @@ def command_reporting_tensorflow(folder, *args) -> tuple[subprocess.CompletedPro
 def test_a_recipe_mistake_is_refused_before_tensorflow_starts(workdir, case):
     folder, _ = workdir
     args, code, expected = BEFORE_TENSORFLOW[case]
-    result, started = command_reporting_tensorflow(folder, *args, "--output-dir", "runs")
+    output = [] if "--output-dir" in args else ["--output-dir", "runs"]
+    result, started = command_reporting_tensorflow(folder, *args, *output)
     assert not started["tensorflow"], result.stdout
     if code:
         assert_one_line_and_nothing_touched(folder, result.returncode, "", result.stderr, expected)
@@ -171,3 +199,17 @@ def test_debug_shows_the_traceback(workdir):
     result = kerasft("run", "tiny.py", "data.train=nowhere.csv", "--debug", cwd=folder)
     assert result.returncode != 0
     assert "Traceback" in result.stderr and "data file not found" in result.stderr
+
+
+def test_exporting_a_run_that_stopped_before_its_evaluation_says_to_finish_it(workdir):
+    from kerasft.recipe import load_recipe
+
+    folder, recipe = workdir
+    run = folder / "runs" / "stopped"
+    run.mkdir()
+    (run / "recipe.json").write_text(json.dumps(load_recipe(recipe).to_dict()))
+    (run / "status.json").write_text('{"state": "interrupted", "stage": "train"}')
+    result = CliRunner().invoke(main, ["export", str(run)])
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.output[-3000:]
+    assert f"{run} is interrupted and has no test predictions" in result.stderr
+    assert sorted(path.name for path in run.iterdir()) == ["recipe.json", "status.json"]

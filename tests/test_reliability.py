@@ -260,6 +260,12 @@ def test_sigterm_saves_like_ctrl_c_and_the_run_resumes_to_the_end(tmp_path, reci
         TrainingState(RunDir(run_dir), chief=True).position(15) is not None
     )  # 120 examples / batch 8; no periodic backup yet: SIGTERM wrote it
     assert [row["state"] for row in list_runs(tmp_path / "runs")] == ["interrupted"]
+    before = sorted(path.relative_to(run_dir) for path in run_dir.rglob("*"))
+    not_yet = CliRunner().invoke(main, ["export", str(run_dir)])  # nothing evaluated yet to check an export on
+    assert not_yet.exit_code == 2 and not_yet.stderr.count("\n") == 1, not_yet.output[-3000:]
+    assert "is interrupted and has no test predictions" in not_yet.stderr
+    assert f"kerasft run --resume {run_dir}" in not_yet.stderr
+    assert sorted(path.relative_to(run_dir) for path in run_dir.rglob("*")) == before
 
     resumed = CliRunner().invoke(main, ["run", "--resume", str(run_dir)])
     assert resumed.exit_code == 0, resumed.output[-3000:]
@@ -360,7 +366,7 @@ def test_the_free_space_check_counts_the_tensorboard_folder_with_the_run_directo
 def test_an_output_directory_that_cannot_be_created_is_refused(tmp_path, recipe):
     (tmp_path / "file").write_text("a file, not a folder")  # tests run as root, whom chmod does not stop
     line = one_error_line(run(recipe, "--output-dir", tmp_path / "file" / "runs"))
-    assert "cannot create output directory" in line and "pick another with --output-dir" in line
+    assert f"is inside {tmp_path / 'file'}, a file, not a folder; pick another --output-dir" in line
 
 
 def test_a_full_disk_during_the_run_is_one_line_and_the_run_stays_resumable(tmp_path, recipe, monkeypatch):

@@ -120,3 +120,14 @@ def test_runs_without_a_runs_folder_is_a_user_error(tmp_path):
         list_runs(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
     assert list_runs(tmp_path / "empty") == []
+
+
+def test_a_damaged_run_is_listed_with_what_can_be_read_and_the_others_still_are(runs_dir):
+    from kerasft.runlist import list_runs
+
+    _run(runs_dir / "damaged", recipe={"name": "x", "train": 5}, metrics=[])  # JSON, but not of the shapes written
+    _run(runs_dir / "other-damage", recipe={"name": "y"}, metrics={"test": [0.5], "train": 3})
+    rows = {row["run"]: row for row in list_runs(runs_dir)}
+    assert {"finished", "crashed", "training", "older", "damaged", "other-damage"} <= set(rows)
+    assert rows["damaged"]["recipe"] == "x" and rows["damaged"]["epochs_planned"] is None
+    assert rows["other-damage"]["test_accuracy"] is None and rows["other-damage"]["epochs"] is None

@@ -133,3 +133,31 @@ def test_a_sweep_runs_every_point_compares_them_and_resumes_after_an_interruptio
         hparams = plugin["_hparams_/session_start_info"].session_start_info.hparams
         assert hparams["train.class_weight"].string_value == point["values"]["train.class_weight"]
         assert events["final/val_macro_f1"][-1][1] == pytest.approx(point["validation"]["macro_f1"], abs=1e-6)
+
+
+def test_a_sweep_never_takes_over_earlier_runs_named_like_its_points(tmp_path, tiny_checkpoint, small_data):
+    """Points run in <output-dir>/<sweep-name>-<point>: a folder already there (a run of an earlier sweep or of
+    `kerasft run --run-name`) is refused, not resumed or marked best."""
+    recipe = write_recipe(tmp_path / "tiny.py", tiny_checkpoint, small_data, epochs=1)
+    earlier = tmp_path / "runs" / "exp-2"
+    earlier.mkdir(parents=True)
+    (earlier / "metrics.json").write_text('{"test": {"accuracy": 0.5}}')
+    args = ["sweep", str(recipe), "train.seed=1,2", "--output-dir", str(tmp_path / "runs"), "--sweep-name", "exp"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output[-3000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "exp-2 already exists" in lines[0] and "choose another --sweep-name" in lines[0]
+    assert sorted(path.name for path in (tmp_path / "runs").iterdir()) == ["exp-2"]
+    assert (earlier / "metrics.json").read_text() == '{"test": {"accuracy": 0.5}}'
+
+
+def test_a_sweep_named_by_time_passes_over_names_taken_by_earlier_runs(tmp_path):
+    from kerasft.sweep import Sweep
+
+    points = [{"point": 1, "values": {}}, {"point": 2, "values": {}}]
+    plan = {"command": "", "recipe": "tiny.py", "grid": {}, "overrides": [], "tensorboard_dir": None, "points": points}
+    first = Sweep.create(tmp_path, None, "tiny-sweep", {**plan, "points": list(plan["points"])})
+    (tmp_path / f"{first.name}-2-1").mkdir()  # an earlier run where the next name's first point would go
+    second = Sweep.create(tmp_path, None, "tiny-sweep", {**plan, "points": list(plan["points"])})
+    assert second.name not in (first.name, f"{first.name}-2")
+    assert [point["run"] for point in second.plan["points"]] == [f"{second.name}-1", f"{second.name}-2"]
