@@ -57,10 +57,10 @@ def check_folders(output_dir: Path, tensorboard_dir: Path | None = None, run_nam
     check_writable_folder(output_dir, "--output-dir")
     if tensorboard_dir is not None:
         check_writable_folder(tensorboard_dir, "--tensorboard-dir")
-    if run_name is not None:
+    if run_name is not None and multi_worker_pending():
         check_run_name(run_name)
-        if not multi_worker_pending():
-            check_new_run_name(output_dir, run_name)
+    elif run_name is not None:
+        check_new_run_name(output_dir, run_name)
 
 
 @contextlib.contextmanager

@@ -132,11 +132,11 @@ def read_label_names(value: list[str] | None) -> list[str] | None:
             raise UserError(f"{where} has {len(names)} name(s); give at least two, one name a line")
     else:
         names, where = list(value), "data.label_names"
-    if len(names) < 2:
-        raise UserError(
-            f"{where} has 1 name; give at least two, as a,b,c or a file with one name a line (no file {value[0]!r} "
-            "was found)"
-        )
+        if len(names) < 2:
+            raise UserError(
+                f"{where} has 1 name; give at least two, as a,b,c or a file with one name a line (no file "
+                f"{value[0]!r} was found)"
+            )
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise UserError(f"{where} repeats {', '.join(map(repr, repeated))}; each id needs a name of its own")

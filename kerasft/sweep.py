@@ -144,9 +144,9 @@ class Sweep:
                     f"{output_dir / taken[0]} already exists, and this sweep's point {taken[0]} would run there; "
                     "choose another --sweep-name (earlier runs are never overwritten)"
                 )
+            if taken:  # a name made from the time: the next one
+                continue
             try:
-                if taken:
-                    raise FileExistsError
                 (output_dir / candidate).mkdir()
             except FileExistsError:
                 continue
