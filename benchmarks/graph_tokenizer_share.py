@@ -114,7 +114,7 @@ def measure(count: int, repeats: int) -> dict:
     wordpiece = for_tokenizer(minilm, max_length=128)
     inputs = [wordpiece(batch) for batch in batches]
     model_ms = per_batch_ms(
-        lambda index: module.predict_ids(inputs[index]["input_ids"], inputs[index]["attention_mask"]),
+        lambda index: module.functions.predict_ids(inputs[index]["input_ids"], inputs[index]["attention_mask"]),
         list(range(len(inputs))),
         repeats,
     )

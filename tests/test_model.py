@@ -152,8 +152,9 @@ def test_optimizer_docstring_examples_run():
     [  # BERT trains in most other tests
         ("distilbert", {"dim": 32, "n_layers": 2, "n_heads": 2, "hidden_dim": 37}),
         ("roberta", {}),
-        ("albert", {"embedding_size": 16}),
-        ("deberta-v2", {}),
+        # the slow suite trains these two whole (tests/test_families.py)
+        pytest.param("albert", {"embedding_size": 16}, marks=pytest.mark.slow),
+        pytest.param("deberta-v2", {}, marks=pytest.mark.slow),
     ],
 )
 def test_common_architectures_fit_evaluate_and_predict_with_steps_traced_once_without_autograph(kind, extra):

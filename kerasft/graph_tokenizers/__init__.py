@@ -142,7 +142,8 @@ def check_against(tokenizer: GraphTokenizer, hf_tokenizer, texts: list[str], max
     expected_pairs = hf_tokenizer(
         texts, pairs, truncation=True, max_length=max_length, padding=True, return_tensors="np"
     )
-    run = tf.function(lambda text, pair: (tokenizer(text), tokenizer(text, text_pair=pair)))
+    # without AutoGraph, as the export traces it: the tokenizers are TensorFlow ops, and converting their source is slow
+    run = tf.function(lambda text, pair: (tokenizer(text), tokenizer(text, text_pair=pair)), autograph=False)
     got, got_pairs = run(tf.constant(texts), tf.constant(pairs))
     for name in got:
         if not (
