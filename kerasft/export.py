@@ -156,8 +156,8 @@ class TextClassifierModule(tf.Module):
                 self._predict_text, input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False
             )
         # Held outside TensorFlow's object tracking, as the model is: `tf.saved_model.save` traces every tracked
-        # tf.function once more under its own save context (a different tracing key), which took 7 of a tiny
-        # model's 19 s of export. The signatures carry their concrete functions, all TF Serving loads.
+        # tf.function once more under its own save context (a different tracing key): 8.5 of a tiny model's 18.7 s
+        # of export (BENCHMARKS.md). The signatures carry their concrete functions, all TF Serving loads.
         self.__dict__["functions"] = Functions(predict_ids, predict_text)
 
     def _predict_ids(self, input_ids, attention_mask):
