@@ -261,13 +261,18 @@ TF_ONLY_SERVER = textwrap.dedent("""
     for family, folder in request["folders"].items():
         served = tf.saved_model.load(folder)
         single = served.signatures["serving_default"](text=tf.constant(texts, tf.string))
-        pair = served.signatures["pair"](text=tf.constant(firsts), text_pair=tf.constant(seconds))
-        answers[family] = {"not_core": not_core[family], "single": {k: v.numpy().tolist() for k, v in single.items()},
-                           "pair": {k: v.numpy().tolist() for k, v in pair.items()}}
+        answers[family] = {"not_core": not_core[family], "single": {k: v.numpy().tolist() for k, v in single.items()}}
+        if "pair" in served.signatures:
+            pair = served.signatures["pair"](text=tf.constant(firsts), text_pair=tf.constant(seconds))
+            answers[family]["pair"] = {k: v.numpy().tolist() for k, v in pair.items()}
     assert "transformers" not in sys.modules and "kerasft" not in sys.modules, "not a TF-only process"
     print(json.dumps(answers))
 """)
 SERVED_FAMILIES = ["bert-uncased", "roberta", "xlm-roberta", "albert", "deberta-v2"]
+# The pair signature for one family of each pair template (BERT's, RoBERTa's): a pair adds only core ops around the
+# single-text tokenizer, which every family's single signature serves here, and every family's pairs are checked in
+# this process above. Tracing and saving a pair signature took about 6 s a family on a 2-core AVX2 machine.
+SERVED_PAIR_FAMILIES = ["bert-uncased", "roberta"]
 SERVED_TEXTS = [text for text in TEXTS if "\x00" not in text]  # JSON would carry it, but keep the stdin payload plain
 
 
@@ -314,7 +319,10 @@ def served(tokenizers, tmp_path_factory) -> dict:
     for family in SERVED_FAMILIES:
         module = Served(tokenizers[family][1])
         folder = tmp_path_factory.mktemp(f"served-{family}")
-        tf.saved_model.save(module, str(folder), signatures={"serving_default": module.single, "pair": module.pair})
+        signatures = {"serving_default": module.single}
+        if family in SERVED_PAIR_FAMILIES:
+            signatures["pair"] = module.pair
+        tf.saved_model.save(module, str(folder), signatures=signatures)
         folders[family], ops[family] = str(folder), sorted(graph_ops(folder))
     request = {
         "folders": folders,
@@ -347,6 +355,7 @@ def test_saved_tokenizer_answers_the_same_ids_in_a_tensorflow_only_process(token
     assert_same(
         {k: np.array(v, np.int32) for k, v in answers["single"].items()}, expected(python, SERVED_TEXTS), SERVED_TEXTS
     )
-    assert_same(
-        {k: np.array(v, np.int32) for k, v in answers["pair"].items()}, expected(python, firsts, seconds), PAIR_TEXTS
-    )
+    assert ("pair" in answers) == (family in SERVED_PAIR_FAMILIES)
+    if family in SERVED_PAIR_FAMILIES:
+        pair = {k: np.array(v, np.int32) for k, v in answers["pair"].items()}
+        assert_same(pair, expected(python, firsts, seconds), PAIR_TEXTS)
