@@ -137,6 +137,25 @@ def test_second_export_takes_the_next_version_and_never_overwrites(trained, expo
     assert (first / "saved_model.pb").stat().st_mtime_ns == stamp
 
 
+def test_predicting_a_labelled_split_and_raw_texts_traces_predict_once(tiny_checkpoint):
+    """A run predicts its test split (which has labels) and then raw texts (the export's parity check): Keras traces
+    `predict` once per input structure, so labels left in the batches cost a second trace."""
+    import datasets
+
+    from kerasft.evaluate import predict_split, predict_texts
+    from kerasft.tokenizing import tokenize
+
+    tokenizer = load_tokenizer(str(tiny_checkpoint))
+    model = build_classifier(str(tiny_checkpoint), LABELS)
+    rows = read_rows(QUICKSTART_DATA / "test.csv")[:12]
+    columns = {"text": [row["text"] for row in rows], "label": [LABELS.index(row["label"]) for row in rows]}
+    split = tokenize(datasets.Dataset.from_dict(columns), tokenizer, 32)
+    assert "label" in split.column_names
+    assert predict_split(model, split, tokenizer, 8).shape == (12, len(LABELS))
+    assert predict_texts(model, tokenizer, ["hi", "where is my parcel?"], 32, 8).shape == (2, len(LABELS))
+    assert model.predict_function.experimental_get_tracing_count() == 1
+
+
 def test_exporting_traces_each_function_once(trained, tmp_path, monkeypatch):
     """Tracing is most of an export's time: `tf.saved_model.save` must reuse the signatures' traces, not trace the
     module's functions again under its save context (it did while they were tracked attributes of the module)."""
