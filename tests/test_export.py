@@ -97,6 +97,10 @@ def minilm_tokenizers(minilm_checkpoint):
     return tokenizer, tf.function(in_graph, autograph=False)  # as kerasft.export traces it
 
 
+# The packaged MiniLM's real vocabulary is in the slow suite, with the other real-checkpoint tests (setup.cfg's marker):
+# building and checking its in-graph form took 8-10 s; the fast suite checks the same WordPiece code on a tiny
+# vocabulary (tests/test_graph_tokenizers.py).
+@pytest.mark.slow
 @pytest.mark.parametrize("text", TRICKY)
 def test_in_graph_tokens_equal_the_python_tokenizer(minilm_tokenizers, text):
     tokenizer, in_graph = minilm_tokenizers
@@ -104,6 +108,7 @@ def test_in_graph_tokens_equal_the_python_tokenizer(minilm_tokenizers, text):
     assert got == tokenizer(text, truncation=True, max_length=64)["input_ids"]
 
 
+@pytest.mark.slow
 def test_in_graph_tokens_equal_the_python_tokenizer_on_the_quickstart_data(minilm_tokenizers):
     tokenizer, in_graph = minilm_tokenizers
     texts = [
@@ -137,7 +142,7 @@ def test_second_export_takes_the_next_version_and_never_overwrites(trained, expo
     assert (first / "saved_model.pb").stat().st_mtime_ns == stamp
 
 
-def test_predicting_a_labelled_split_and_raw_texts_traces_predict_once(tiny_checkpoint):
+def test_predicting_a_labelled_split_and_raw_texts_traces_predict_once(trained):
     """A run predicts its test split (which has labels) and then raw texts (the export's parity check): Keras traces
     `predict` once per input structure, so labels left in the batches cost a second trace."""
     import datasets
@@ -145,8 +150,8 @@ def test_predicting_a_labelled_split_and_raw_texts_traces_predict_once(tiny_chec
     from kerasft.evaluate import predict_split, predict_texts
     from kerasft.tokenizing import tokenize
 
-    tokenizer = load_tokenizer(str(tiny_checkpoint))
-    model = build_classifier(str(tiny_checkpoint), LABELS)
+    model, tokenizer, _, _ = trained
+    model.predict_function = None  # Keras makes a new one at the next `predict`: its traces are counted from there
     rows = read_rows(QUICKSTART_DATA / "test.csv")[:12]
     columns = {"text": [row["text"] for row in rows], "label": [LABELS.index(row["label"]) for row in rows]}
     split = tokenize(datasets.Dataset.from_dict(columns), tokenizer, 32)

@@ -13,6 +13,7 @@ from kerasft.optimizer import Adam, LazyAdam
 LABELS = ["anger", "joy", "sadness"]
 
 
+@pytest.mark.slow  # the real checkpoint (setup.cfg's marker)
 def test_minilm_tf_weights_equal_the_safetensors_file(minilm_checkpoint):
     from safetensors.numpy import load_file
     from transformers.modeling_tf_pytorch_utils import convert_tf_weight_name_to_pt_weight_name
@@ -237,6 +238,7 @@ def test_hub_id_while_offline_says_how_to_point_at_a_folder(monkeypatch):
         load_tokenizer("distilbert-base-uncased")
 
 
+@pytest.mark.slow  # builds the real checkpoint twice: 5.5 s
 def test_a_normal_head_init_redraws_only_the_new_head_kernel_at_pytorchs_width(minilm_checkpoint):
     import tf_keras as keras
 
