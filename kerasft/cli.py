@@ -441,10 +441,12 @@ def evaluate(export_dir, data_file, sep, columns, quoting, text_column, text_pai
              output_dir, batch_size):  # fmt: skip
     """Score the SavedModel EXPORT on new labelled data, through its own signature: the report, picture,
     predictions.csv and metrics.json a run writes."""
+    from kerasft.recipe import DataConfig, check_separator
+
     check_folders(output_dir)
+    check_separator(sep, "--sep")
     start_tensorflow(serving=True)
     from kerasft.evaluate import evaluate_export
-    from kerasft.recipe import DataConfig
 
     options = DataConfig(
         train=data_file,

@@ -178,6 +178,8 @@ def load_file(
     ``quoting="none"`` reads a .csv/.tsv's quotes as ordinary characters (.txt files always do).
     """
     file = Path(path)
+    if file.is_dir():
+        raise UserError(f"data file {file} is a folder; name a file in it ({', '.join(FORMATS)})")
     if not file.is_file():
         raise UserError(f"data file not found: {file} (check the path, or the recipe's data.train/validation/test)")
     suffix = file.suffix.lower()

@@ -356,6 +356,7 @@ def validate(recipe: Recipe) -> None:
             f"{recipe.train.backup_every_steps}"
         )
     _validate_multi_label(recipe)
+    check_separator(recipe.data.sep, "data.sep")
     if not recipe.data.hub and not recipe.data.train:
         raise UserError("the recipe names no data: set data.hub=<dataset id> or data.train=<file>")
     if not 0 <= recipe.train.seed < 2**32:
@@ -366,6 +367,16 @@ def validate(recipe: Recipe) -> None:
     for key, name in (("name", recipe.name), ("model.name", recipe.model.name)):
         if name is not None and (not name or "/" in name or name.startswith(".")):
             raise UserError(f"{key} {name!r} must be a plain folder name: not empty, no '/', not starting with '.'")
+
+
+def check_separator(value: str | None, name: str) -> None:
+    """A field separator is one character: Python's csv module reads the files so (kerasft's checks of their lines),
+    where pandas would take a longer one as a regular expression. ``name``: the recipe key or the command's option."""
+    if value is not None and len(value) != 1:
+        raise UserError(
+            f"{name} must be one character, got {value!r}; e.g. {name}=';' for text;label lines ({name}=$'\\t' is a "
+            "tab in bash)"
+        )
 
 
 def _validate_multi_label(recipe: Recipe) -> None:

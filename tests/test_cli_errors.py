@@ -58,6 +58,8 @@ CASES = {
         "ragged.txt line 2: expected 2 fields",
     ),
     "undecodable line": (["tiny.py", "data.validation=binary.csv"], "binary.csv line 3: not valid UTF-8"),
+    "two-character separator": (["tiny.py", "data.sep=,,"], "data.sep must be one character, got ',,'"),
+    "data file is a folder": (["tiny.py", "data.train=a-folder"], "data file a-folder is a folder; name a file in it"),
     "test labels not in train": (
         ["tiny.py", "data.test=otherlabels.csv"],
         "test split has labels not seen in train: 'parcel', 'repair'",

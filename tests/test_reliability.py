@@ -649,6 +649,16 @@ BAD_COMMANDS = {  # case -> (damage to a copy of the finished run, command, expe
         ["predict", "{run}/export/tiny", "--file", "{run}/nothing.txt"],
         "text file not found",
     ),
+    "evaluate: a two-character --sep": (
+        lambda run: (run / "new.csv").write_text("text,label\nwhere is my parcel,delivery\n"),
+        ["evaluate", "{run}/export/tiny", "--data", "{run}/new.csv", "--sep", ",,", "--output-dir", "{run}/scored"],
+        "--sep must be one character, got ',,'",
+    ),
+    "evaluate: --data a folder": (
+        lambda run: (run / "new").mkdir(),
+        ["evaluate", "{run}/export/tiny", "--data", "{run}/new", "--output-dir", "{run}/scored"],
+        "new is a folder; name a file in it",
+    ),
     "export: not a run": (
         lambda run: (run / "recipe.json").unlink(),
         ["export", "{run}"],
