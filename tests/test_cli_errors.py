@@ -137,6 +137,8 @@ BEFORE_TENSORFLOW = {
     "sweep: output dir is a file": (["sweep", "tiny.py", "train.seed=1,2", "--output-dir", "a-file"], 2, "is a file"),
     "sweep: a damaged sweep": (["sweep", "--resume", "damaged-sweep"], 2, "sweep.json cannot be read"),
     "evaluate: output dir is a file": (["evaluate", "x", "--data", "d.csv", "--output-dir", "a-file"], 2, "a file"),
+    "evaluate: a two-character --sep": (["evaluate", "x", "--data", "d.csv", "--sep", ",,"], 2, "--sep must be one"),
+    "run: a two-character data.sep": (["run", "tiny.py", "data.sep=,,"], 2, "data.sep must be one character"),
     "inspect: learning rate nan": (["inspect", "tiny.py", "train.learning_rate=nan"], 2, "must be a finite number"),
     "runs": (["runs"], 0, ""),
 }
