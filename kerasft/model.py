@@ -42,6 +42,27 @@ def _source(checkpoint: str) -> str:
     return str(Path(checkpoint).expanduser()) if is_local(checkpoint) else checkpoint
 
 
+# Their position ids start after the padding index (transformers' create_position_ids_from_input_ids), so that many
+# of max_position_embeddings never hold a token: 514 positions take 512 tokens.
+POSITIONS_AFTER_PADDING = {"roberta", "xlm-roberta", "camembert", "mpnet"}
+
+
+def position_limit(config) -> int | None:
+    """The most tokens the model's position embeddings take, or None where positions are relative only (DeBERTa-v2
+    and -v3 without ``position_biased_input``), so no input length runs past a table.
+
+    >>> from transformers import AutoConfig
+    >>> position_limit(AutoConfig.for_model("roberta", max_position_embeddings=514, pad_token_id=1))
+    512
+    """
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions is None or getattr(config, "position_biased_input", True) is False:
+        return None
+    if getattr(config, "model_type", None) in POSITIONS_AFTER_PADDING:
+        positions -= config.pad_token_id + 1
+    return positions
+
+
 def token_inputs(tokenizer, pairs: bool) -> list[str]:
     """The token inputs kerasft gives the model, in training and in the export: ids and attention mask, and the
     segment ids (``token_type_ids``) of pairs, where the tokenizer makes them (a pair's second text is segment 1).

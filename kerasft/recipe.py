@@ -393,10 +393,15 @@ def _validate_multi_label(recipe: Recipe) -> None:
             "train.early_stopping_metric=val_micro_f1 is a multi-label metric (data.multi_label=true); a single-label "
             "run has val_loss, val_accuracy and val_macro_f1"
         )
-    if recipe.data.text_pair_column is not None and recipe.data.text_pair_column == recipe.data.text_column:
+    data = recipe.data
+    for key, column in (("data.text_column", data.text_column), ("data.text_pair_column", data.text_pair_column)):
+        if column is not None and column == data.label_column:
+            raise UserError(
+                f"{key} and data.label_column both name {column!r}; point them at a text column and a label column"
+            )
+    if data.text_pair_column is not None and data.text_pair_column == data.text_column:
         raise UserError(
-            f"data.text_pair_column and data.text_column both name {recipe.data.text_column!r}; a pair needs two "
-            "columns"
+            f"data.text_pair_column and data.text_column both name {data.text_column!r}; a pair needs two columns"
         )
 
 

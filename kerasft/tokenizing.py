@@ -28,17 +28,28 @@ from pathlib import Path
 import filelock
 
 from kerasft.data import TEXT, TEXT_PAIR, cache_files, progress_bars, report_stage, split_parts
-from kerasft.model import token_inputs
+from kerasft.errors import UserError
+from kerasft.model import position_limit, token_inputs
 from kerasft.strategy import usable_cores
 
 PARALLEL_ROWS = 50_000  # a split this large is tokenized by one process per core; smaller, processes cost more
 
 
 def resolve_max_length(tokenizer, config, requested: int | None) -> int:
-    """The recipe's max_length, else the smallest of the tokenizer's and the model's limits (and 512)."""
+    """The recipe's max_length, else the smallest of the tokenizer's and the model's limits (and 512).
+
+    A requested length the model's position embeddings cannot take is refused here, before any folder
+    exists: training would otherwise stop at the first text that long, with TensorFlow's error.
+    """
+    positions = position_limit(config)
     if requested is not None:
+        if positions is not None and requested > positions:
+            raise UserError(
+                f"model.max_length={requested} is more than the {positions} tokens the checkpoint's position "
+                f"embeddings take; set model.max_length={positions} or less"
+            )
         return requested
-    limits = [512, tokenizer.model_max_length, getattr(config, "max_position_embeddings", 512)]
+    limits = [512, tokenizer.model_max_length, positions or 512]
     return int(min(limit for limit in limits if limit))
 
 

@@ -59,6 +59,11 @@ CASES = {
     ),
     "undecodable line": (["tiny.py", "data.validation=binary.csv"], "binary.csv line 3: not valid UTF-8"),
     "two-character separator": (["tiny.py", "data.sep=,,"], "data.sep must be one character, got ',,'"),
+    "max_length past the positions": (["tiny.py", "model.max_length=100000"], "more than the 64 tokens the checkpoint"),
+    "text column is the label column": (
+        ["tiny.py", "data.text_column=label"],
+        "data.text_column and data.label_column both name 'label'",
+    ),
     "data file is a folder": (["tiny.py", "data.train=a-folder"], "data file a-folder is a folder; name a file in it"),
     "test labels not in train": (
         ["tiny.py", "data.test=otherlabels.csv"],

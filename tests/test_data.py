@@ -302,6 +302,29 @@ def test_max_length_defaults_to_the_checkpoint_limit(tiny_checkpoint):
     assert resolve_max_length(tokenizer, config, 16) == 16
 
 
+def test_a_max_length_past_the_position_embeddings_is_refused_and_the_default_stays_within_them(tiny_checkpoint):
+    import doctest
+
+    from transformers import AutoConfig, AutoTokenizer
+
+    from kerasft import model
+    from kerasft.model import position_limit
+
+    tokenizer, config = AutoTokenizer.from_pretrained(tiny_checkpoint), AutoConfig.from_pretrained(tiny_checkpoint)
+    assert resolve_max_length(tokenizer, config, 64) == 64
+    with pytest.raises(UserError, match=r"max_length=65 is more than the 64 tokens .* model.max_length=64 or less"):
+        resolve_max_length(tokenizer, config, 65)
+    # RoBERTa's kind counts positions from after the padding index; DeBERTa-v2's relative positions have no table
+    roberta = AutoConfig.for_model("roberta", max_position_embeddings=80, pad_token_id=1)
+    tokenizer.model_max_length = 512  # as hub tokenizers say: the default is then the model's own limit
+    assert position_limit(roberta) == 78 and resolve_max_length(tokenizer, roberta, None) == 78
+    assert position_limit(AutoConfig.for_model("mpnet", max_position_embeddings=514, pad_token_id=1)) == 512
+    assert position_limit(AutoConfig.for_model("deberta-v2", position_biased_input=False)) is None
+    assert position_limit(AutoConfig.for_model("albert", max_position_embeddings=512)) == 512
+    results = doctest.testmod(model)
+    assert results.attempted > 0 and results.failed == 0
+
+
 def test_hub_dataset_while_offline_says_how_to_use_local_files(monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")
     for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
