@@ -6,6 +6,7 @@ import contextlib
 import functools
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -458,9 +459,26 @@ def evaluate(export_dir, data_file, sep, columns, quoting, text_column, text_pai
         label_column=label_column,
         label_sep=label_sep,
     )
-    folder, figures = evaluate_export(export_dir, data_file, options, output_dir, batch_size)
+    try:
+        folder, figures = evaluate_export(export_dir, data_file, options, output_dir, batch_size)
+    except UserError as error:
+        raise UserError(with_option_names(str(error))) from error
     click.echo(f"kerasft: {test_figures(figures)}")
     click.echo(f"  results in {folder.path}")
+
+
+# kerasft.data's messages name the recipe's keys; `kerasft evaluate` takes the same settings as these options
+DATA_KEYS = re.compile(r"\bdata\.(text_pair_column|text_column|label_column|label_sep|columns|quoting|sep)\b")
+
+
+def with_option_names(message: str) -> str:
+    """A data message as `kerasft evaluate`'s user reads it: its options where the message names recipe keys.
+
+    >>> with_option_names("no label column 'y'; set data.label_column=<name>, or data.columns=... for files without")
+    "no label column 'y'; set --label-column=<name>, or --columns=... for files without"
+    """
+    message = message.replace("the recipe's data.train/validation/test", "--data")
+    return DATA_KEYS.sub(lambda key: "--" + key.group(1).replace("_", "-"), message)
 
 
 @main.command()

@@ -659,6 +659,16 @@ BAD_COMMANDS = {  # case -> (damage to a copy of the finished run, command, expe
         ["evaluate", "{run}/export/tiny", "--data", "{run}/new", "--output-dir", "{run}/scored"],
         "new is a folder; name a file in it",
     ),
+    "evaluate: no label column": (  # the hint names evaluate's options, not the recipe keys behind them
+        lambda run: (run / "new.csv").write_text("text\nwhere is my parcel\n"),
+        ["evaluate", "{run}/export/tiny", "--data", "{run}/new.csv", "--output-dir", "{run}/scored"],
+        "no label column 'label' (columns: text); set --label-column=<name>, or --columns=... for files without",
+    ),
+    "evaluate: missing --data file": (
+        lambda run: None,
+        ["evaluate", "{run}/export/tiny", "--data", "{run}/nothing.csv", "--output-dir", "{run}/scored"],
+        "nothing.csv (check the path, or --data)",
+    ),
     "export: not a run": (
         lambda run: (run / "recipe.json").unlink(),
         ["export", "{run}"],
