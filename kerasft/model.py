@@ -42,8 +42,8 @@ def _source(checkpoint: str) -> str:
     return str(Path(checkpoint).expanduser()) if is_local(checkpoint) else checkpoint
 
 
-# Their position ids start after the padding index (transformers' create_position_ids_from_input_ids), so that many
-# of max_position_embeddings never hold a token: 514 positions take 512 tokens.
+# These model types count position ids from after the padding index (transformers' create_position_ids_from_input_ids),
+# so the first pad_token_id + 1 of max_position_embeddings never hold a token: 514 positions take 512 tokens.
 POSITIONS_AFTER_PADDING = {"roberta", "xlm-roberta", "camembert", "mpnet"}
 
 

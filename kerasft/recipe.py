@@ -355,7 +355,7 @@ def validate(recipe: Recipe) -> None:
             "train.backup_every_steps must be 0 (back up at each epoch's end) or more, got "
             f"{recipe.train.backup_every_steps}"
         )
-    _validate_multi_label(recipe)
+    _validate_labels_and_columns(recipe)
     check_separator(recipe.data.sep, "data.sep")
     if not recipe.data.hub and not recipe.data.train:
         raise UserError("the recipe names no data: set data.hub=<dataset id> or data.train=<file>")
@@ -379,7 +379,7 @@ def check_separator(value: str | None, name: str) -> None:
         )
 
 
-def _validate_multi_label(recipe: Recipe) -> None:
+def _validate_labels_and_columns(recipe: Recipe) -> None:
     threshold = recipe.train.threshold
     if isinstance(threshold, str) and threshold != TUNE or not isinstance(threshold, str) and not 0 < threshold < 1:
         raise UserError(
