@@ -177,15 +177,6 @@ def command_reporting_tensorflow(folder, *args) -> tuple[subprocess.CompletedPro
     return result, json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_cli_docstring_examples_run():
-    import doctest
-
-    from kerasft import cli
-
-    results = doctest.testmod(cli)
-    assert results.attempted > 0 and results.failed == 0
-
-
 @pytest.mark.parametrize("case", BEFORE_TENSORFLOW)
 def test_a_recipe_mistake_is_refused_before_tensorflow_starts(workdir, case):
     folder, _ = workdir

@@ -139,15 +139,6 @@ def test_lazy_adam_moves_only_the_rows_with_a_gradient_by_adams_update():
     np.testing.assert_array_equal(ours["embedding"][12:], start["embedding"][12:])  # never seen, never moved
 
 
-def test_optimizer_docstring_examples_run():
-    import doctest
-
-    from kerasft import optimizer
-
-    results = doctest.testmod(optimizer)
-    assert results.attempted >= 8 and results.failed == 0
-
-
 @pytest.mark.parametrize(
     "kind, extra",
     [  # BERT trains in most other tests

@@ -288,16 +288,6 @@ def test_tensorboard_gets_one_point_per_optimizer_step_with_the_mean_loss_of_its
     assert [rate for _, rate in events["step_learning_rate"]] == pytest.approx([float(schedule(0)), float(schedule(1))])
 
 
-def test_accumulation_doctest_and_weight_decay_doctests_run():
-    import doctest
-
-    from kerasft import accumulation, class_weights, optimization, optimizer
-
-    for module in (accumulation, class_weights, optimization, optimizer):
-        results = doctest.testmod(module)
-        assert results.attempted > 0 and results.failed == 0, module.__name__
-
-
 # --- class weights ------------------------------------------------------------------------------------------------
 
 
