@@ -540,6 +540,12 @@ def _carve_missing_splits(splits: DatasetDict, data, seed: int) -> DatasetDict:
             splits[name] = train.select(rows[part])
             rows = rows[rest]
             print(f"kerasft: no {name} split given; carved {len(splits[name])} examples ({fraction:.0%}) from train")
+        if not len(rows):  # each carve takes at least one row
+            carved = " and ".join(name for name, _ in missing)
+            raise UserError(
+                f"the train split's {len(train)} rows all went to the {carved} carved from it; give more training "
+                "rows, or data.validation/data.test files"
+            )
         splits["train"] = train.select(rows)
     return DatasetDict({name: splits[name] for name in SPLITS})
 

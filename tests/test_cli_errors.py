@@ -29,6 +29,7 @@ def workdir(tmp_path, tiny_checkpoint, small_data):
     (tmp_path / "ragged.txt").write_text("good day;joy\nbad;day;sadness\n")
     (tmp_path / "binary.csv").write_bytes(b"text,label\ngood,joy\n\xff\xfe,sadness\n")
     (tmp_path / "empty.csv").write_text("text,label\n")
+    (tmp_path / "two.csv").write_text("text,label\ngood day,joy\nbad day,sadness\n")
     (tmp_path / "nolabel.csv").write_text("text,emotion\ngood,joy\nbad,sadness\n")
     (tmp_path / "otherlabels.csv").write_text(
         "text,label\nwhere is it,parcel\nit broke,repair\n"
@@ -63,6 +64,10 @@ CASES = {
     "text column is the label column": (
         ["tiny.py", "data.text_column=label"],
         "data.text_column and data.label_column both name 'label'",
+    ),
+    "train carved away": (
+        ["tiny.py", "data.train=two.csv", "data.validation=null", "data.test=null"],
+        "the train split's 2 rows all went to the test and validation carved from it",
     ),
     "data file is a folder": (["tiny.py", "data.train=a-folder"], "data file a-folder is a folder; name a file in it"),
     "test labels not in train": (
