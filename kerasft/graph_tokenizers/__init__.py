@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from kerasft.graph_tokenizers.added_tokens import NOT_A_TOKEN, AddedTokens
 from kerasft.graph_tokenizers.errors import MissingTokenizerFile, UnsupportedTokenizer
-from kerasft.graph_tokenizers.ragged import interleave
+from kerasft.graph_tokenizers.ragged import column, interleave, merge_inner
 from kerasft.graph_tokenizers.templates import Template
 
 __all__ = ["PROBE_TEXTS", "GraphTokenizer", "MissingTokenizerFile", "UnsupportedTokenizer", "for_tokenizer"]
@@ -75,10 +75,10 @@ class GraphTokenizer(tf.Module):
         """Ragged [B, None] int32 ids of each text, added tokens included, special tokens not."""
         texts = tf.convert_to_tensor(texts, tf.string)
         segments, ids = self.added_tokens.split(texts, self.family.normalize)
-        is_text = ids.flat_values == NOT_A_TOKEN
-        text_ids = self.family.tokenize(tf.boolean_mask(segments.flat_values, is_text))
-        token_ids = tf.RaggedTensor.from_tensor(tf.boolean_mask(ids.flat_values, ~is_text)[:, tf.newaxis])
-        return segments.with_flat_values(interleave(is_text, text_ids, token_ids)).merge_dims(1, 2)
+        is_text = ids.values == NOT_A_TOKEN
+        text_ids = self.family.tokenize(tf.boolean_mask(segments.values, is_text))
+        token_ids = column(tf.boolean_mask(ids.values, ~is_text))
+        return merge_inner(segments, interleave(is_text, text_ids, token_ids))
 
 
 def family_of(spec: dict, hf_tokenizer):

@@ -22,7 +22,7 @@ import re
 import tensorflow as tf
 
 from kerasft.graph_tokenizers.errors import UnsupportedTokenizer
-from kerasft.graph_tokenizers.ragged import interleave, regex_cut
+from kerasft.graph_tokenizers.ragged import column, interleave, merge_inner, regex_cut
 from kerasft.graph_tokenizers.unicode_classes import WHITESPACE
 
 NOT_A_TOKEN = -1
@@ -48,32 +48,32 @@ class AddedTokens(tf.Module):
 
     def split(self, texts, normalize):
         """Segments of each text (ragged [B, None]) and their ids: an added token's, or -1 for normalized text."""
-        segments = tf.RaggedTensor.from_tensor(texts[:, tf.newaxis])
-        ids = tf.ones_like(segments, dtype=tf.int32) * NOT_A_TOKEN
+        segments = column(texts)
+        ids = segments.with_values(tf.fill(tf.shape(texts), NOT_A_TOKEN))
         if self.raw_pattern:
             segments, ids = self.cut(segments, ids, self.raw_pattern)
-        is_text = ids.flat_values == NOT_A_TOKEN
-        normalized = tf.where(is_text, normalize(segments.flat_values), segments.flat_values)
-        segments = segments.with_flat_values(normalized)
+        is_text = ids.values == NOT_A_TOKEN
+        normalized = tf.where(is_text, normalize(segments.values), segments.values)
+        segments = segments.with_values(normalized)
         if self.normalized_pattern:
             segments, ids = self.cut(segments, ids, self.normalized_pattern)
         return segments, ids
 
     def cut(self, segments, ids, pattern: str):
         """Cuts every text segment at each match of pattern; segments that are tokens already stay whole."""
-        flat_segments, flat_ids = segments.flat_values, ids.flat_values
+        flat_segments, flat_ids = segments.values, ids.values
         is_text = flat_ids == NOT_A_TOKEN
         pieces = regex_cut(tf.boolean_mask(flat_segments, is_text), pattern)
         # A piece is a token if, stripped of the whitespace lstrip/rstrip took in, it is one; text
         # between tokens never matches a whole token (the split would have cut it there).
-        stripped = tf.strings.regex_replace(pieces.flat_values, f"^[{WHITESPACE}]+|[{WHITESPACE}]+$", "")
-        is_token = tf.strings.regex_full_match(pieces.flat_values, pattern)
-        piece_ids = pieces.with_flat_values(tf.where(is_token, self.ids.lookup(stripped), NOT_A_TOKEN))
-        kept = tf.RaggedTensor.from_tensor(tf.boolean_mask(flat_segments, ~is_text)[:, tf.newaxis])
-        kept_ids = tf.RaggedTensor.from_tensor(tf.boolean_mask(flat_ids, ~is_text)[:, tf.newaxis])
+        stripped = tf.strings.regex_replace(pieces.values, f"^[{WHITESPACE}]+|[{WHITESPACE}]+$", "")
+        is_token = tf.strings.regex_full_match(pieces.values, pattern)
+        piece_ids = pieces.with_values(tf.where(is_token, self.ids.lookup(stripped), NOT_A_TOKEN))
+        kept = column(tf.boolean_mask(flat_segments, ~is_text))
+        kept_ids = column(tf.boolean_mask(flat_ids, ~is_text))
         new_segments = interleave(is_text, pieces, kept)
         new_ids = interleave(is_text, piece_ids, kept_ids)
-        return segments.with_flat_values(new_segments).merge_dims(1, 2), ids.with_flat_values(new_ids).merge_dims(1, 2)
+        return merge_inner(segments, new_segments), merge_inner(ids, new_ids)
 
 
 def alternation(tokens: list[dict]) -> str:

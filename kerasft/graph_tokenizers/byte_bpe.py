@@ -19,7 +19,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from kerasft.graph_tokenizers.errors import UnsupportedTokenizer
-from kerasft.graph_tokenizers.ragged import regex_cut
+from kerasft.graph_tokenizers.ragged import from_splits, mask_values, merge_inner, regex_cut, row_ids, splits_of
 from kerasft.graph_tokenizers.unicode_classes import WHITESPACE
 
 OPS = ()  # core TensorFlow only
@@ -86,9 +86,9 @@ class ByteLevelBPE(tf.Module):
     def tokenize(self, texts):
         """Ids of texts, ragged [N, None] int32: the GPT-2 words, each word's bytes merged by rank."""
         words = self.words(texts)
-        distinct, index = tf.unique(words.flat_values)
+        distinct, index = tf.unique(words.values)
         ids = tf.gather(self.merge(distinct), index)
-        return words.with_flat_values(ids).merge_dims(1, 2)
+        return merge_inner(words, ids)
 
     def words(self, texts):
         """The GPT-2 pre-tokenization of each text, ragged [N, None] strings.
@@ -99,7 +99,7 @@ class ByteLevelBPE(tf.Module):
         if self.add_prefix_space:  # as ByteLevel(add_prefix_space=True): unless it already starts with " "
             texts = tf.where(tf.strings.substr(texts, 0, 1) == " ", texts, tf.strings.join([" ", texts]))
         runs = regex_cut(texts, keep=f"[{WHITESPACE}]+")
-        flat, rows = runs.flat_values, runs.value_rowids()
+        flat, rows = runs.values, row_ids(runs.row_splits)
         is_space = tf.strings.regex_full_match(flat, f"[{WHITESPACE}]+")
         before_word = is_space & tf.concat([rows[1:] == rows[:-1], [False]], axis=0)
         length = tf.strings.length(flat, unit="UTF8_CHAR")
@@ -109,16 +109,18 @@ class ByteLevelBPE(tf.Module):
         gets_space = tf.concat([[False], lends_space[:-1]], axis=0)
         first = tf.where(before_word, head, tf.where(gets_space, tf.strings.join([" ", flat]), flat))
         second = tf.where(before_word & ~lends_space, last, "")
-        chunks = tf.RaggedTensor.from_tensor(tf.stack([first, second], axis=1))
-        chunks = tf.ragged.boolean_mask(chunks, chunks != "")
-        words = regex_cut(chunks.flat_values, keep=GPT2_WORDS)
-        return runs.with_flat_values(chunks.with_flat_values(words)).merge_dims(1, 3)
+        chunks = from_splits(
+            tf.reshape(tf.stack([first, second], axis=1), [-1]), tf.range(tf.size(flat, out_type=tf.int64) + 1) * 2
+        )
+        chunks = mask_values(chunks, chunks.values != "")
+        words = regex_cut(chunks.values, keep=GPT2_WORDS)
+        return merge_inner(runs, merge_inner(chunks, words))
 
     def merge(self, words):
         """Ragged [U, None] int32 ids of distinct words: their bytes, merged by rank until no pair merges."""
         pieces = tf.strings.bytes_split(words)
         symbols = self.byte_ids.lookup(pieces.flat_values)
-        owners = pieces.value_rowids()
+        owners = row_ids(pieces.row_splits)
 
         def step(symbols, owners, _):
             rank = self.ranks.lookup(symbols[:-1] * self.width + symbols[1:])
@@ -144,9 +146,11 @@ class ByteLevelBPE(tf.Module):
             (symbols, owners, tf.size(symbols) > 1),  # no symbols: no loop
             shape_invariants=(tf.TensorShape([None]), tf.TensorShape([None]), tf.TensorShape([])),
         )
-        return tf.RaggedTensor.from_value_rowids(
-            tf.cast(symbols, tf.int32), owners, nrows=tf.shape(words, out_type=tf.int64)[0]
+        # owners stay sorted through the merges: counting them gives each word's length
+        lengths = tf.raw_ops.DenseBincount(
+            input=owners, size=tf.shape(words, out_type=tf.int64)[0], weights=tf.zeros([0], tf.int64)
         )
+        return from_splits(tf.cast(symbols, tf.int32), splits_of(lengths))
 
 
 def pair_ranks(vocab: dict, merges: list[tuple[str, str]]) -> tuple[list[int], list[int]]:

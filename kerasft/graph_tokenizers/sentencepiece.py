@@ -36,7 +36,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from kerasft.graph_tokenizers.errors import MissingTokenizerFile, UnsupportedTokenizer
-from kerasft.graph_tokenizers.ragged import between_nuls, interleave
+from kerasft.graph_tokenizers.ragged import append_where, between_nuls, row_ids
 from kerasft.graph_tokenizers.unicode_classes import WHITESPACE
 
 NORMAL, UNKNOWN = 1, 2  # SentencePiece piece types
@@ -149,7 +149,7 @@ class SentencePiece(tf.Module):
         characters are 1 byte, and they join nothing but CR LF), so three prefixes are looked up.
         """
         chars = tf.strings.unicode_split(texts, "UTF-8")
-        flat, rows = chars.flat_values, chars.value_rowids()
+        flat, rows = chars.values, row_ids(chars.row_splits)
         index = tf.range(tf.size(flat, out_type=tf.int64))
         previous = tf.concat([tf.constant([""]), flat], axis=0)[:-1]
         is_control = tf.strings.regex_full_match(flat, CONTROL) & ~tf.strings.regex_full_match(flat, JOINERS)
@@ -185,11 +185,7 @@ class SentencePiece(tf.Module):
         # The fast tokenizer keeps a last "▁" word when the normalized text ends in a space;
         # SentencePiece always drops it.
         ends_in_space = tf.strings.regex_full_match(texts, "(?s).* ")
-        extra = tf.RaggedTensor.from_tensor(tf.fill(tf.stack([tf.shape(texts)[0], 1]), self.trailing_space_id))
-        with_space = tf.concat(
-            [tf.ragged.boolean_mask(ids, ends_in_space), tf.ragged.boolean_mask(extra, ends_in_space)], axis=1
-        )
-        return interleave(ends_in_space, with_space, tf.ragged.boolean_mask(ids, ~ends_in_space))
+        return append_where(ids, ends_in_space, self.trailing_space_id)
 
 
 NOT_MAPPED = "\x00"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import tensorflow as tf
 
 from kerasft.graph_tokenizers.errors import UnsupportedTokenizer
-from kerasft.graph_tokenizers.ragged import keep_first
+from kerasft.graph_tokenizers.ragged import keep_first, row_ids, row_lengths
 
 SEQUENCE = None  # a template item that stands for the text's own tokens, not a special token
 
@@ -63,26 +63,43 @@ class Template:
         items = self.single if ids_b is None else self.pair
         budget = max(max_length - self.special_count(pair=ids_b is not None), 0)
         if ids_b is None:
-            ids_a = keep_first(ids_a, tf.fill(tf.shape(ids_a.row_lengths()), budget))
-            sequences = [ids_a]
+            sequences = [keep_first(ids_a, tf.fill(tf.shape(row_lengths(ids_a)), budget))]
         else:
-            keep_a, keep_b = longest_first(ids_a.row_lengths(), ids_b.row_lengths(), budget)
+            keep_a, keep_b = longest_first(row_lengths(ids_a), row_lengths(ids_b), budget)
             sequences = [keep_first(ids_a, keep_a), keep_first(ids_b, keep_b)]
-        rows = sequences[0].nrows()
-        pieces, types, next_sequence = [], [], iter(sequences)
+        # Each row is the template's items in order, so an item starts where the row's items before it end: every
+        # id's (row, column) is known, and the padded tensors are scattered at once (TensorFlow's ragged concat
+        # and to_tensor would add some 200 ops to the graph).
+        rows = tf.shape(sequences[0].row_splits, out_type=tf.int64)[0] - 1
+        end = tf.zeros([rows], tf.int64)  # of each row's items so far
+        positions, ids, types, next_sequence = [], [], [], iter(sequences)
         for token, type_id in items:
-            piece = next(next_sequence) if token is SEQUENCE else constant_column(token, rows)
-            pieces.append(piece)
-            types.append(tf.ones_like(piece) * type_id)
-        input_ids, token_type_ids = tf.concat(pieces, axis=1), tf.concat(types, axis=1)
+            if token is SEQUENCE:
+                sequence = next(next_sequence)
+                splits = sequence.row_splits
+                row = row_ids(splits)
+                columns = tf.gather(end, row) + tf.range(splits[-1]) - tf.gather(splits, row)
+                positions.append(tf.stack([row, columns], axis=1))
+                ids.append(sequence.values)
+                end += row_lengths(sequence)
+            else:
+                positions.append(tf.stack([tf.range(rows), end], axis=1))
+                ids.append(tf.fill([rows], tf.constant(token, tf.int32)))
+                end += 1
+            types.append(tf.fill(tf.shape(ids[-1]), tf.constant(type_id, tf.int32)))
         # At least 2 columns, so an empty batch (or a template without special tokens on empty texts)
         # still gives attention an axis to work on.
-        width = tf.maximum(tf.cast(input_ids.bounding_shape()[1], tf.int32), 2)
-        shape = tf.stack([tf.cast(rows, tf.int32), width])
+        width = tf.maximum(tf.reduce_max(tf.concat([end, [0]], axis=0)), 2)
+        shape = tf.stack([rows, width])
+        positions, ids = tf.concat(positions, axis=0), tf.concat(ids, axis=0)
+
+        def scattered(values, empty):
+            return tf.tensor_scatter_nd_update(tf.fill(shape, tf.constant(empty, tf.int32)), positions, values)
+
         return {
-            "input_ids": input_ids.to_tensor(default_value=pad_id, shape=shape),
-            "attention_mask": tf.ones_like(input_ids).to_tensor(default_value=0, shape=shape),
-            "token_type_ids": token_type_ids.to_tensor(default_value=0, shape=shape),
+            "input_ids": scattered(ids, pad_id),
+            "attention_mask": scattered(tf.ones_like(ids), 0),
+            "token_type_ids": scattered(tf.concat(types, axis=0), 0),
         }
 
 
@@ -99,10 +116,6 @@ def _items(processor: dict, name: str) -> tuple:
     if len(sequences) != (1 if name == "single" else 2):
         raise UnsupportedTokenizer(f"TemplateProcessing: the {name} template repeats or omits a text")
     return tuple(items)
-
-
-def constant_column(token_id: int, rows):
-    return tf.RaggedTensor.from_tensor(tf.fill(tf.stack([rows, 1]), tf.constant(token_id, tf.int32)))
 
 
 def longest_first(length_a, length_b, budget: int):

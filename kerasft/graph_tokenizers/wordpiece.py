@@ -17,7 +17,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from kerasft.graph_tokenizers.errors import UnsupportedTokenizer
-from kerasft.graph_tokenizers.ragged import between_nuls, interleave, regex_cut
+from kerasft.graph_tokenizers.ragged import between_nuls, column, interleave, mask_rows, merge_inner, regex_cut
 from kerasft.graph_tokenizers.unicode_classes import BERT_PUNCTUATION, CJK, WHITESPACE
 
 
@@ -109,11 +109,9 @@ class WordPiece(tf.Module):
     def tokenize(self, texts):
         """Ids of normalized texts, ragged [N, None] int32: words cut at whitespace and punctuation, then pieces."""
         words = regex_cut(texts, keep=f"[{BERT_PUNCTUATION}]", drop=f"[{WHITESPACE}]+")
-        pieces = self.wordpiece.tokenize(words.flat_values)
+        pieces = self.wordpiece.tokenize(words.values)
         # The Python tokenizer gives one [UNK] for a word over max_input_chars_per_word characters.
-        too_long = tf.strings.length(words.flat_values, unit="UTF8_CHAR") > self.max_chars
-        unknown = tf.RaggedTensor.from_tensor(tf.fill(tf.stack([tf.shape(too_long)[0], 1]), self.unk_id))
-        pieces = interleave(
-            ~too_long, tf.ragged.boolean_mask(pieces, ~too_long), tf.ragged.boolean_mask(unknown, too_long)
-        )
-        return words.with_flat_values(pieces).merge_dims(1, 2)
+        too_long = tf.strings.length(words.values, unit="UTF8_CHAR") > self.max_chars
+        unknown = column(tf.fill(tf.shape(too_long), self.unk_id))
+        pieces = interleave(~too_long, mask_rows(pieces, ~too_long), mask_rows(unknown, too_long))
+        return merge_inner(words, pieces)
