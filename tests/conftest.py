@@ -27,31 +27,6 @@ QUICKSTART_DATA = REPO / "recipes" / "data" / "quickstart"
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
-# The README's test command gives each of two workers whole modules (pytest-xdist's --dist loadfile), in collection
-# order (setup.cfg: --no-loadscope-reorder). Longest first, so that short modules fill the end rather than one worker
-# idling beside a long one: by default xdist orders modules by their number of tests, which put the 2-minute quickstart
-# last. Seconds per module on the AVX2 machine of BENCHMARKS.md, 26fb027; modules not listed follow, in name order.
-LONGEST_FIRST = {
-    "test_distributed.py": 274,
-    "test_families.py": 173,
-    "test_quickstart.py": 129,
-    "test_reliability.py": 119,
-    "test_multilabel_pairs_runs.py": 95,
-    "test_graph_tokenizers.py": 78,
-    "test_export.py": 57,
-    "test_end_to_end.py": 49,
-    "test_cli_errors.py": 46,
-    "test_monitoring.py": 39,
-    "test_model.py": 33,
-    "test_sweep.py": 29,
-    "test_multilabel_pairs.py": 27,
-}
-
-
-def pytest_collection_modifyitems(items):
-    items.sort(key=lambda item: -LONGEST_FIRST.get(item.path.name, 0))  # stable: a module's own order stays
-
-
 def read_rows(path: Path) -> list[dict]:
     with path.open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
