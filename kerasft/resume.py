@@ -20,6 +20,7 @@ of them restore from the chief's backup: ``--output-dir`` must be on a filesyste
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 import shutil
@@ -113,8 +114,8 @@ class TrainingState:
     """What lets an unfinished run continue, kept in its run directory: the backup, every finished epoch's logs
     (``history.json``) and, once `fit` is done, the final weights (``trained/``). Only the chief writes."""
 
-    def __init__(self, run_dir: RunDir, chief: bool):
-        self.run_dir, self.chief = run_dir, chief
+    def __init__(self, run_dir: RunDir, chief: bool, task: int = 0):
+        self.run_dir, self.chief, self.task = run_dir, chief, task  # task: this worker's index in a multi-worker run
         self.backup_dir = run_dir / RunDir.BACKUP
         self.trained_dir = run_dir / RunDir.TRAINED
         self.history_file = run_dir / RunDir.HISTORY
@@ -189,12 +190,26 @@ class TrainingState:
         path = self.trained_dir / STEPS
         return json.loads(path.read_text()) if path.is_file() else {}
 
+    def scratch(self) -> Path:
+        """An empty folder for what a worker other than the chief must save like the chief (saving may take part in
+        collective ops) but never keep: outside the run directory, in the temporary folder.
+
+        Named after the run and this worker's task, not drawn at random, so that a worker restarted after a kill
+        (SIGKILL, the OOM killer: no cleanup runs) empties what the killed one left instead of leaving another copy
+        of the model and optimizer there at every restart.
+        """
+        run = hashlib.sha256(str(self.run_dir.path.resolve()).encode()).hexdigest()[:12]
+        folder = Path(tempfile.gettempdir()) / f"kerasft-worker-{run}-{self.task}"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        return folder
+
     def save_trained(self, model, saved_as: str | None = None) -> None:
         """Keeps the weights `fit` ended with, then drops the backup. ``saved_as``: an epoch checkpoint that holds
         exactly these weights, which is then named instead of written again (at MiniLM's size the write took 0.65 s
         of a run). Other workers write to a temporary folder, then drop it, or like the chief write nothing."""
         if saved_as is None:
-            folder = self.trained_dir if self.chief else Path(tempfile.mkdtemp(prefix="kerasft-worker-"))
+            folder = self.trained_dir if self.chief else self.scratch()
             try:
                 tf.train.Checkpoint(model=model).write(str(folder / "model"))
             finally:

@@ -93,7 +93,8 @@ def export_again(path: Path, checkpoint: str | None = None) -> tuple[Path, dict]
 
 def _run(session: Session, run_dir: RunDir, tensorboard_dir: Path, resumed_at: list | None = None) -> RunDir | None:
     started, stage, resuming = time.time(), "train", resumed_at is not None
-    state, command = TrainingState(run_dir, session.chief), resume_command(run_dir, strategies.requested_devices())
+    state = TrainingState(run_dir, session.chief, strategies.task_index(session.strategy))
+    command = resume_command(run_dir, strategies.requested_devices())
     steps_per_epoch = train.training_plan(session).steps_per_epoch
     position = state.position(steps_per_epoch) if resuming and not state.trained() else None
     resumed_at = (resumed_at or []) + ([position.record()] if position else [])

@@ -15,7 +15,6 @@ import dataclasses
 import math
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import tensorflow as tf
@@ -133,7 +132,7 @@ def train(
     )
     train_ds = batching.training_batches(session.tokenized["train"], plan, collate)
     validation_ds, _ = batching.ordered_batches(session.tokenized["validation"], recipe.train.batch_size, collate)
-    scratch = None if session.chief else Path(tempfile.mkdtemp(prefix="kerasft-worker-"))
+    scratch = None if session.chief else state.scratch()
     checkpoints, tensorboard_run = (
         (run_dir / RunDir.CHECKPOINTS, tensorboard_run)
         if scratch is None

@@ -572,8 +572,11 @@ def test_two_slurm_tasks_on_localhost_train_identical_weights_and_only_the_chief
 @pytest.mark.slow
 def test_a_multi_worker_job_restarted_after_a_worker_dies_resumes_from_the_chiefs_backup(workdir, baseline):
     """Described as Vertex AI does in custom containers: a CLUSTER_SPEC of worker pools (a chief and a worker), and the
-    job id that names the run."""
+    job id that names the run. The killed worker's scratch folder (its copies of checkpoints, in the temporary folder)
+    is gone once the restarted job ends: the restarted worker took it over."""
     run_dir = workdir / "mw-runs" / "tiny-vertex-77"
+    temporary = workdir / "mw-tmp"  # the workers' TMPDIR: what they leave there is theirs alone
+    temporary.mkdir()
 
     def start_workers(*args) -> list[Background]:
         pools = {"workerpool0": [f"127.0.0.1:{free_port()}"], "workerpool1": [f"127.0.0.1:{free_port()}"]}
@@ -586,6 +589,7 @@ def test_a_multi_worker_job_restarted_after_a_worker_dies_resumes_from_the_chief
                 env={
                     "CLUSTER_SPEC": json.dumps({"cluster": pools, "task": {"type": pool, "index": 0}}),
                     "CLOUD_ML_JOB_ID": "77",
+                    "TMPDIR": str(temporary),
                 },
             )
             for pool in pools
@@ -606,3 +610,4 @@ def test_a_multi_worker_job_restarted_after_a_worker_dies_resumes_from_the_chief
     assert resumption["optimizer_step"] >= 4  # both workers restored the chief's backup, not step 0
     assert [path.name for path in (run_dir / "export" / "tiny").iterdir()] == ["1"]
     assert largest_difference(final_weights(run_dir), final_weights(baseline())) < TOLERANCE
+    assert not list(temporary.glob("kerasft-worker-*"))
