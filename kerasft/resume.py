@@ -196,7 +196,8 @@ class TrainingState:
 
         Named after the run and this worker's task, not drawn at random, so that a worker restarted after a kill
         (SIGKILL, the OOM killer: no cleanup runs) empties what the killed one left instead of leaving another copy
-        of the model and optimizer there at every restart.
+        of the model and optimizer there at every restart. Each call empties it: `fit`'s saves (kerasft.train) are
+        done when `save_trained` writes the final weights there, and each removes the folder when done with it.
         """
         run = hashlib.sha256(str(self.run_dir.path.resolve()).encode()).hexdigest()[:12]
         folder = Path(tempfile.gettempdir()) / f"kerasft-worker-{run}-{self.task}"
