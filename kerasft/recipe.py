@@ -369,6 +369,28 @@ def validate(recipe: Recipe) -> None:
             raise UserError(f"{key} {name!r} must be a plain folder name: not empty, no '/', not starting with '.'")
 
 
+# Settings only a multi-label run uses, with their defaults: a single-label run predicts the most probable label
+MULTI_LABEL_ONLY = {"train.threshold": TrainConfig.threshold, "data.label_sep": DataConfig.label_sep}
+
+
+def ignored_settings(recipe: Recipe) -> list[str]:
+    """A warning for each multi-label setting a single-label recipe moved from its default: the run ignores it.
+
+    Warned, not refused: a run stored with such a setting (its recipe.json) still resumes and exports.
+
+    >>> ignored_settings(apply_overrides(Recipe(data=DataConfig(hub="emotion")), ["train.threshold=0.3"]))
+    ['train.threshold=0.3 is for multi-label runs (data.multi_label=true); this single-label run ignores it']
+    """
+    if recipe.data.multi_label:
+        return []
+    return [
+        f"{key}={_get_field(recipe, key)} is for multi-label runs (data.multi_label=true); this single-label run "
+        "ignores it"
+        for key, default in MULTI_LABEL_ONLY.items()
+        if _get_field(recipe, key) != default
+    ]
+
+
 def check_separator(value: str | None, name: str) -> None:
     """A field separator is one character: Python's csv module reads the files so (kerasft's checks of their lines),
     where pandas would take a longer one as a regular expression. ``name``: the recipe key or the command's option."""

@@ -26,7 +26,7 @@ from kerasft import model as models
 from kerasft import precision as precisions
 from kerasft import strategy as strategies
 from kerasft.optimization import Optimization
-from kerasft.recipe import Recipe
+from kerasft.recipe import Recipe, ignored_settings
 
 # A run's parts, in the order they must be built: the strategy before anything sets up TensorFlow's devices, the
 # cheap checks of bad input (batch split, tokenizer, data) before the model, the in-graph tokenizer last.
@@ -262,7 +262,11 @@ class Session:
             f"{manifest['replicas']} x {manifest['per_replica_batch']}; {manifest['mixed_precision']}, "
             f"XLA {'on' if manifest['jit_compile'] else 'off'}"
         ]
-        notes = [*self.precision.notes, *([self.graph_tokenizer[1]] if self.graph_tokenizer[1] else [])]
+        notes = [
+            *ignored_settings(self.requested),
+            *self.precision.notes,
+            *([self.graph_tokenizer[1]] if self.graph_tokenizer[1] else []),
+        ]
         lines += [f"kerasft: {line}" for line in self.optimization.summary()]
         lines += [
             f"kerasft: {line}" for line in weighting.summary(self.label_weights, self.label_names, self.multi_label)

@@ -41,6 +41,7 @@ def finished_run(tmp_path_factory, tiny_checkpoint):
         "train.learning_rate=1e-3",
         "train.keep_checkpoints=1",
         "train.lazy_adam=true",
+        "train.threshold=0.3",  # a multi-label setting: this single-label run warns that it ignores it
         "data.train_samples=160",
         "data.test_samples=60",
         "train.epochs=3",
@@ -73,7 +74,7 @@ def test_run_directory_holds_every_promised_file(finished_run):
 
 
 def test_overrides_reach_the_run_and_recipe_json_records_them(finished_run):
-    workdir, run_dir, _ = finished_run
+    workdir, run_dir, result = finished_run
     recipe = json.loads((run_dir / "recipe.json").read_text())
     assert recipe["name"] == "emotion" and recipe["data"]["hub"] == "dair-ai/emotion"  # the local files took its place
     assert recipe["data"]["train"] == str((workdir / "train.txt").resolve()) and recipe["data"]["columns"] == [
@@ -87,6 +88,9 @@ def test_overrides_reach_the_run_and_recipe_json_records_them(finished_run):
     assert (
         recipe["train"]["lazy_adam"] is True and recipe["run"]["optimizer"] == "LazyAdam"
     )  # the default is Adam (test_model.py)
+    assert recipe["train"]["threshold"] == 0.3
+    warning = "kerasft: warning: train.threshold=0.3 is for multi-label runs (data.multi_label=true); this single-label"
+    assert warning in result.stdout
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert [epoch["epoch"] for epoch in metrics["validation"]] == [1, 2, 3]
     assert {"loss", "accuracy"} <= set(metrics["validation"][0])

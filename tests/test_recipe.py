@@ -8,7 +8,7 @@ import pytest
 
 from conftest import REPO
 from kerasft.errors import UserError
-from kerasft.recipe import DataConfig, Recipe, apply_overrides, field_types, load_recipe, parse_value
+from kerasft.recipe import DataConfig, Recipe, apply_overrides, field_types, ignored_settings, load_recipe, parse_value
 
 
 @pytest.mark.parametrize("name", ["quickstart", "emotion", "imdb", "nsmc"])
@@ -159,3 +159,19 @@ def test_the_training_knobs_default_to_todays_training():
     train = load_recipe(REPO / "recipes" / "emotion.py").train
     assert (train.class_weight, train.lr_schedule, train.warmup_ratio, train.warmup_steps) == ("none", "constant", 0, 0)
     assert (train.weight_decay, train.gradient_accumulation_steps) == (0.0, 1)
+
+
+@pytest.mark.parametrize(
+    "overrides, warned",
+    [
+        ([], []),
+        (["train.threshold=0.3"], ["train.threshold=0.3"]),
+        (["train.threshold=tune", "data.label_sep=|"], ["train.threshold=tune", "data.label_sep=|"]),
+        (["data.multi_label=true", "train.threshold=0.3", "data.label_sep=|"], []),
+    ],
+    ids=["defaults", "a threshold", "both", "multi-label"],
+)
+def test_a_single_label_recipe_is_warned_of_the_multi_label_settings_it_ignores(overrides, warned):
+    warnings = ignored_settings(apply_overrides(load_recipe(REPO / "recipes" / "emotion.py"), overrides))
+    assert [warning.split(" ")[0] for warning in warnings] == warned
+    assert all("is for multi-label runs (data.multi_label=true)" in warning for warning in warnings)
