@@ -1,12 +1,15 @@
-"""Tokenizing: kerasft's fast path gives exactly the tokenizer's own ids, for every family, single texts and pairs."""
+"""Tokenizing: kerasft's fast path gives exactly the tokenizer's own ids, for every family, single texts and pairs;
+large WordPiece splits go in-graph and store the same."""
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pytest
 from datasets import Dataset
 from tokenizer_fixtures import BUILDERS, PAIRS, PARITY_TEXTS, build_wordpiece
 
-from kerasft.tokenizing import FastEncoder, tokenize
+from kerasft import tokenizing
+from kerasft.tokenizing import FastEncoder, GraphEncoder, tokenize
 
 
 @pytest.fixture(scope="module", params=sorted(BUILDERS))
@@ -91,3 +94,116 @@ def test_the_cache_key_is_the_settings_not_whether_this_process_has_checked_its_
     used({"text": ["a first batch"]})  # a run that tokenized train; another read train from the cache
     assert used.backend_agrees and Hasher.hash(used) == Hasher.hash(fresh)
     assert Hasher.hash(fresh) != Hasher.hash(FastEncoder(fresh.tokenizer, 8))
+
+
+# The in-graph path (GraphEncoder): large WordPiece splits, tokenized by the export's graph on every core.
+TEXTS = [text[:300] for text in PARITY_TEXTS]
+PAIR_BATCH = {"text": [first[:300] for first, _ in PAIRS], "text_pair": [second[:300] for _, second in PAIRS]}
+
+
+def wordpiece_tokenizer(name: str, folder):
+    from transformers import AutoTokenizer
+
+    from kerasft.recipe import packaged_minilm
+
+    return AutoTokenizer.from_pretrained(packaged_minilm() if name == "minilm" else BUILDERS[name](folder))
+
+
+def arrow_batch(batch: dict, label: int = 0) -> pa.Table:
+    return pa.table({**batch, "label": [label] * len(batch["text"])})
+
+
+# each WordPiece tokenizer once, truncating (7) or not (512): a graph takes about 2 s to build and check
+@pytest.mark.parametrize("name, max_length", [("bert-uncased", 7), ("bert-cased", 512), ("minilm", 7)])
+def test_the_in_graph_path_stores_the_tokenizers_own_ids_for_texts_and_pairs(name, max_length, tmp_path, monkeypatch):
+    wordpiece = wordpiece_tokenizer(name, tmp_path)
+    monkeypatch.setattr(tokenizing, "SHARE_ROWS", 5)  # the batch spread over several shares and both threads
+    encode = GraphEncoder(wordpiece, max_length)
+    for batch in ({"text": TEXTS}, PAIR_BATCH):
+        table = encode(arrow_batch(batch, label=3))
+        assert not encode.disagreed
+        assert table.column("label").to_pylist() == [3] * len(batch["text"])  # the other columns kept, texts not
+        assert {name: table.column(name).to_pylist() for name in table.column_names if name != "label"} == (
+            by_tokenizer(wordpiece, batch, max_length)
+        )
+    assert encode(pa.table({"text": pa.array([], pa.string())})).column("input_ids").to_pylist() == []
+
+
+def test_tokenize_takes_the_in_graph_path_for_large_wordpiece_splits_and_stores_what_the_rust_path_stores(
+    tmp_path, monkeypatch, capsys
+):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(build_wordpiece(tmp_path, lowercase=True))
+    monkeypatch.setattr(tokenizing, "tokenizing_processes", lambda rows: None)  # the Rust path in this process
+    for columns in ({"text": TEXTS * 3}, {name: texts * 3 for name, texts in PAIR_BATCH.items()}):
+        split = Dataset.from_dict({**columns, "label": list(range(len(columns["text"])))})
+        monkeypatch.setattr(tokenizing, "PARALLEL_ROWS", 10**9)
+        by_rust = tokenize(split, tokenizer, 12, log=True)
+        assert "in-graph" not in capsys.readouterr().out
+        monkeypatch.setattr(tokenizing, "PARALLEL_ROWS", 1)
+        in_graph = tokenize(split, tokenizer, 12, log=True)
+        assert "in-graph on" in capsys.readouterr().out
+        assert in_graph.features == by_rust.features and in_graph.format == by_rust.format
+        assert in_graph.to_dict() == by_rust.to_dict()
+
+
+@pytest.mark.parametrize("family", sorted(BUILDERS))
+def test_only_wordpiece_goes_in_graph_the_families_whose_graph_is_slower_keep_the_rust_path(family, tmp_path):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(BUILDERS[family](tmp_path))
+    assert tokenizing.faster_in_graph(tokenizer) == family.startswith("bert-")
+
+
+def test_a_wordpiece_tokenizer_without_an_exact_in_graph_form_is_tokenized_by_rust(tmp_path, monkeypatch, capsys):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(build_wordpiece(tmp_path / "tokenizer", lowercase=True))
+    tokenizer.truncation_side = "left"  # the in-graph template cuts from the right only: the build refuses it
+    Dataset.from_dict({"text": TEXTS, "label": [0] * len(TEXTS)}).save_to_disk(tmp_path / "data")
+    split = Dataset.load_from_disk(tmp_path / "data")
+    monkeypatch.setattr(tokenizing, "PARALLEL_ROWS", 1)
+    monkeypatch.setattr(tokenizing, "tokenizing_processes", lambda rows: None)
+    tokenized = tokenize(split, tokenizer, 9, log=True)
+    assert "in-graph" not in capsys.readouterr().out
+    assert tokenized["input_ids"] == by_tokenizer(tokenizer, {"text": TEXTS}, 9)["input_ids"]
+    assert not [path.name for path in (tmp_path / "data").iterdir() if path.name.startswith("tmp")]
+
+
+def test_a_text_the_graph_reads_differently_is_reported_and_tokenized_by_rust(tmp_path, monkeypatch, capsys):
+    from transformers import AutoTokenizer
+
+    from kerasft import graph_tokenizers
+    from kerasft.graph_tokenizers import for_tokenizer
+
+    cased = AutoTokenizer.from_pretrained(build_wordpiece(tmp_path / "cased", lowercase=False))
+    uncased = AutoTokenizer.from_pretrained(build_wordpiece(tmp_path / "uncased", lowercase=True))
+    texts = ["Where is my PARCEL?"] * 40 + ["Café crème"] * 40
+    encode = GraphEncoder(cased, 16)
+    encode._functions["graph"] = for_tokenizer(uncased, 16)  # stands for a graph that reads a text differently
+    table = encode(arrow_batch({"text": texts}))
+    assert "'Where is my PARCEL?'" in encode.disagreed
+    assert table.column("input_ids").to_pylist() == by_tokenizer(cased, {"text": texts}, 16)["input_ids"]
+    assert (
+        encode(arrow_batch({"text": texts[::-1]})).column("input_ids").to_pylist()
+        == (by_tokenizer(cased, {"text": texts[::-1]}, 16)["input_ids"])
+    )
+
+    monkeypatch.setattr(tokenizing, "PARALLEL_ROWS", 1)
+    monkeypatch.setattr(graph_tokenizers, "for_tokenizer", lambda tokenizer, max_length: for_tokenizer(uncased, 16))
+    tokenized = tokenize(Dataset.from_dict({"text": texts, "label": [0] * len(texts)}), cased, 16)
+    assert "kerasft: warning: the in-graph tokenizer's ids differ" in capsys.readouterr().out
+    assert tokenized["input_ids"] == by_tokenizer(cased, {"text": texts}, 16)["input_ids"]
+
+
+def test_the_in_graph_cache_key_is_the_settings_not_the_threads_graphs_or_checks(tmp_path):
+    from datasets.fingerprint import Hasher
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(build_wordpiece(tmp_path, lowercase=True))
+    used, fresh = GraphEncoder(tokenizer, 16), GraphEncoder(tokenizer, 16)
+    used(arrow_batch({"text": ["a first batch"]}))
+    used.threads = fresh.threads + 3  # a machine with more cores reads the same cache
+    assert used._functions and Hasher.hash(used) == Hasher.hash(fresh)
+    assert Hasher.hash(fresh) != Hasher.hash(GraphEncoder(tokenizer, 8))

@@ -175,14 +175,18 @@ def build_wordpiece(folder: Path, lowercase: bool) -> Path:
     return folder
 
 
-def build_byte_bpe(folder: Path, add_prefix_space: bool = False) -> Path:
-    """RobertaTokenizerFast over byte-level BPE merges trained here (roberta-base's pipeline)."""
+def build_byte_bpe(folder: Path, add_prefix_space: bool = False, corpus=None, vocab_size: int = 900) -> Path:
+    """RobertaTokenizerFast over byte-level BPE merges trained here (roberta-base's pipeline), on TRAINING_TEXT or
+    ``corpus`` (benchmarks/tokenize_paths.py trains a roberta-sized vocabulary on its own texts)."""
     from tokenizers import ByteLevelBPETokenizer
     from transformers import RobertaTokenizerFast
 
     trainer = ByteLevelBPETokenizer()
     trainer.train_from_iterator(
-        training_iterator(), vocab_size=900, min_frequency=2, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+        corpus or training_iterator(),
+        vocab_size=vocab_size,
+        min_frequency=2,
+        special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
     )
     folder.mkdir(parents=True, exist_ok=True)
     trainer.save_model(str(folder))
@@ -196,20 +200,28 @@ def build_byte_bpe(folder: Path, add_prefix_space: bool = False) -> Path:
     return folder
 
 
-def train_sentencepiece(model_type: str, **options) -> bytes:
-    """A serialized SentencePiece model (unigram or bpe) trained on TRAINING_TEXT; ids <unk>=0, <s>=1, </s>=2."""
+def train_sentencepiece(model_type: str, corpus=None, **options) -> bytes:
+    """A serialized SentencePiece model (unigram or bpe) trained on TRAINING_TEXT (or ``corpus``); ids <unk>=0,
+    <s>=1, </s>=2."""
     import sentencepiece
 
     model = io.BytesIO()
     settings = {"vocab_size": 400, "character_coverage": 0.995, "pad_id": -1, "hard_vocab_limit": False} | options
     sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=training_iterator(), model_writer=model, model_type=model_type, minloglevel=2, **settings
+        sentence_iterator=iter(corpus or training_iterator()),
+        model_writer=model,
+        model_type=model_type,
+        minloglevel=2,
+        **settings,
     )
     return model.getvalue()
 
 
-def build_sentencepiece(folder: Path, family: str, model_type: str = "unigram") -> Path:
-    """A SentencePiece checkpoint: family is xlm-roberta, camembert, albert or deberta-v2."""
+def build_sentencepiece(
+    folder: Path, family: str, model_type: str = "unigram", corpus=None, vocab_size: int = 400
+) -> Path:
+    """A SentencePiece checkpoint: family is xlm-roberta, camembert, albert or deberta-v2; trained on TRAINING_TEXT or
+    ``corpus``."""
     from transformers import (
         AlbertTokenizerFast,
         CamembertTokenizerFast,
@@ -244,7 +256,7 @@ def build_sentencepiece(folder: Path, family: str, model_type: str = "unigram") 
     else:
         options = {}
     model_path = folder / "source.model"  # save_pretrained copies it under the family's own file name
-    model_path.write_bytes(train_sentencepiece(model_type, **options))
+    model_path.write_bytes(train_sentencepiece(model_type, corpus, vocab_size=vocab_size, **options))
     fast_class = {
         "xlm-roberta": XLMRobertaTokenizerFast,
         "camembert": CamembertTokenizerFast,
