@@ -30,9 +30,7 @@ from pathlib import Path
 import filelock
 import numpy as np
 import pyarrow as pa
-import tensorflow as tf
 
-from kerasft import graph_tokenizers
 from kerasft.data import TEXT, TEXT_PAIR, cache_files, progress_bars, report_stage, split_parts
 from kerasft.errors import UserError
 from kerasft.model import position_limit, token_inputs
@@ -113,6 +111,8 @@ def faster_in_graph(tokenizer) -> bool:
 def _map_in_graph(splits, encode: GraphEncoder):
     """``splits`` tokenized by ``encode`` over Arrow batches, or None where the tokenizer has no exact in-graph form
     (found at the first batch, so that a cache hit never builds the graph)."""
+    from kerasft import graph_tokenizers
+
     first = split_parts(splits)[0]
     try:
         mapped = splits.with_format("arrow").map(
@@ -265,6 +265,8 @@ class GraphEncoder:
         return kept
 
     def _in_graph(self, traced, texts, pairs) -> dict:
+        import tensorflow as tf
+
         function, names = traced
         shares = [slice(start, start + SHARE_ROWS) for start in range(0, len(texts), SHARE_ROWS)] or [slice(0, 0)]
 
@@ -296,6 +298,11 @@ class GraphEncoder:
     def _traced(self, pairs: bool):
         """The traced ``texts[, pairs] -> lengths, ids[, segment ids]``, and the names of what it returns after the
         lengths (segment ids only where `token_inputs` stores them)."""
+        # TensorFlow is imported here, not with the module: a run's bad input is refused before TensorFlow loads
+        import tensorflow as tf
+
+        from kerasft import graph_tokenizers
+
         if pairs not in self._functions:
             tokenizer = self.reference.tokenizer
             if "graph" not in self._functions:
