@@ -109,6 +109,18 @@ def wordpiece_tokenizer(name: str, folder):
     return AutoTokenizer.from_pretrained(packaged_minilm() if name == "minilm" else BUILDERS[name](folder))
 
 
+@pytest.fixture(scope="module")
+def uncased(tmp_path_factory):
+    """An uncased WordPiece tokenizer and its in-graph form at max_length 16, built once: tests of the plumbing around
+    the graph hand it to `GraphEncoder` through ``graph_tokenizers.for_tokenizer`` instead of building their own."""
+    from transformers import AutoTokenizer
+
+    from kerasft.graph_tokenizers import for_tokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(build_wordpiece(tmp_path_factory.mktemp("uncased"), lowercase=True))
+    return tokenizer, for_tokenizer(tokenizer, 16)
+
+
 def arrow_batch(batch: dict, label: int = 0) -> pa.Table:
     return pa.table({**batch, "label": [label] * len(batch["text"])})
 
@@ -130,29 +142,27 @@ def test_the_in_graph_path_stores_the_tokenizers_own_ids_for_texts_and_pairs(nam
 
 
 def test_tokenize_takes_the_in_graph_path_for_large_wordpiece_splits_and_stores_what_the_rust_path_stores(
-    tmp_path, monkeypatch, capsys
+    uncased, monkeypatch, capsys
 ):
-    from transformers import AutoTokenizer
+    from kerasft import graph_tokenizers
 
-    tokenizer = AutoTokenizer.from_pretrained(build_wordpiece(tmp_path, lowercase=True))
+    tokenizer, graph = uncased
+    monkeypatch.setattr(graph_tokenizers, "for_tokenizer", lambda tokenizer, max_length: graph)
     monkeypatch.setattr(tokenizing, "tokenizing_processes", lambda rows: None)  # the Rust path in this process
     for columns in ({"text": TEXTS * 3}, {name: texts * 3 for name, texts in PAIR_BATCH.items()}):
         split = Dataset.from_dict({**columns, "label": list(range(len(columns["text"])))})
         monkeypatch.setattr(tokenizing, "PARALLEL_ROWS", 10**9)
-        by_rust = tokenize(split, tokenizer, 12, log=True)
+        by_rust = tokenize(split, tokenizer, 16, log=True)
         assert "in-graph" not in capsys.readouterr().out
         monkeypatch.setattr(tokenizing, "PARALLEL_ROWS", 1)
-        in_graph = tokenize(split, tokenizer, 12, log=True)
+        in_graph = tokenize(split, tokenizer, 16, log=True)
         assert "in-graph on" in capsys.readouterr().out
         assert in_graph.features == by_rust.features and in_graph.format == by_rust.format
         assert in_graph.to_dict() == by_rust.to_dict()
 
 
-@pytest.mark.parametrize("family", sorted(BUILDERS))
-def test_only_wordpiece_goes_in_graph_the_families_whose_graph_is_slower_keep_the_rust_path(family, tmp_path):
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(BUILDERS[family](tmp_path))
+def test_only_wordpiece_goes_in_graph_the_families_whose_graph_is_slower_keep_the_rust_path(tokenizer, request):
+    family = request.node.callspec.params["tokenizer"]
     assert tokenizing.faster_in_graph(tokenizer) == family.startswith("bert-")
 
 
@@ -171,17 +181,16 @@ def test_a_wordpiece_tokenizer_without_an_exact_in_graph_form_is_tokenized_by_ru
     assert not [path.name for path in (tmp_path / "data").iterdir() if path.name.startswith("tmp")]
 
 
-def test_a_text_the_graph_reads_differently_is_reported_and_tokenized_by_rust(tmp_path, monkeypatch, capsys):
+def test_a_text_the_graph_reads_differently_is_reported_and_tokenized_by_rust(uncased, tmp_path, monkeypatch, capsys):
     from transformers import AutoTokenizer
 
     from kerasft import graph_tokenizers
-    from kerasft.graph_tokenizers import for_tokenizer
 
     cased = AutoTokenizer.from_pretrained(build_wordpiece(tmp_path / "cased", lowercase=False))
-    uncased = AutoTokenizer.from_pretrained(build_wordpiece(tmp_path / "uncased", lowercase=True))
+    uncased_graph = uncased[1]  # stands for a graph that reads a text differently from the cased tokenizer
+    monkeypatch.setattr(graph_tokenizers, "for_tokenizer", lambda tokenizer, max_length: uncased_graph)
     texts = ["Where is my PARCEL?"] * 40 + ["Café crème"] * 40
     encode = GraphEncoder(cased, 16)
-    encode._functions["graph"] = for_tokenizer(uncased, 16)  # stands for a graph that reads a text differently
     table = encode(arrow_batch({"text": texts}))
     assert "'Where is my PARCEL?'" in encode.disagreed
     assert table.column("input_ids").to_pylist() == by_tokenizer(cased, {"text": texts}, 16)["input_ids"]
@@ -191,17 +200,18 @@ def test_a_text_the_graph_reads_differently_is_reported_and_tokenized_by_rust(tm
     )
 
     monkeypatch.setattr(tokenizing, "PARALLEL_ROWS", 1)
-    monkeypatch.setattr(graph_tokenizers, "for_tokenizer", lambda tokenizer, max_length: for_tokenizer(uncased, 16))
     tokenized = tokenize(Dataset.from_dict({"text": texts, "label": [0] * len(texts)}), cased, 16)
     assert "kerasft: warning: the in-graph tokenizer's ids differ" in capsys.readouterr().out
     assert tokenized["input_ids"] == by_tokenizer(cased, {"text": texts}, 16)["input_ids"]
 
 
-def test_the_in_graph_cache_key_is_the_settings_not_the_threads_graphs_or_checks(tmp_path):
+def test_the_in_graph_cache_key_is_the_settings_not_the_threads_graphs_or_checks(uncased, monkeypatch):
     from datasets.fingerprint import Hasher
-    from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(build_wordpiece(tmp_path, lowercase=True))
+    from kerasft import graph_tokenizers
+
+    tokenizer, graph = uncased
+    monkeypatch.setattr(graph_tokenizers, "for_tokenizer", lambda tokenizer, max_length: graph)
     used, fresh = GraphEncoder(tokenizer, 16), GraphEncoder(tokenizer, 16)
     used(arrow_batch({"text": ["a first batch"]}))
     used.threads = fresh.threads + 3  # a machine with more cores reads the same cache
