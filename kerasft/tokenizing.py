@@ -125,8 +125,9 @@ def _map_in_graph(splits, encode: GraphEncoder):
     return mapped.with_format(first.format["type"])
 
 
-def _texts_of(split) -> list[str]:
-    return [name for name in (TEXT, TEXT_PAIR) if name in split.column_names]
+def _texts_of(table) -> list[str]:
+    """The text columns of a split or an Arrow batch."""
+    return [name for name in (TEXT, TEXT_PAIR) if name in table.column_names]
 
 
 class FastEncoder:
@@ -228,8 +229,10 @@ class GraphEncoder:
     def __init__(self, tokenizer, max_length: int):
         self.reference, self.threads = FastEncoder(tokenizer, max_length), usable_cores()
         self.disagreed = ""  # what the check found, if anything
-        # Built in the process that maps, from the settings (`__getstate__`)
-        self._functions: dict = {}
+        # Built in the process that maps, from the settings (`__getstate__`): the graph, and its traced function for
+        # single texts and for pairs
+        self._graph = None
+        self._traced_for: dict[bool, tuple] = {}
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
 
     def __getstate__(self) -> dict:
@@ -259,7 +262,7 @@ class GraphEncoder:
                     f"{texts[rows][first][:60]!r}"
                 )
                 encoded = self._arrow(self.reference(self._python(texts, pairs)))
-        kept = batch.drop_columns([name for name in (TEXT, TEXT_PAIR) if name in batch.column_names])
+        kept = batch.drop_columns(_texts_of(batch))
         for name, column in encoded.items():
             kept = kept.append_column(name, column)
         return kept
@@ -303,11 +306,11 @@ class GraphEncoder:
 
         from kerasft import graph_tokenizers
 
-        if pairs not in self._functions:
+        if pairs not in self._traced_for:
             tokenizer = self.reference.tokenizer
-            if "graph" not in self._functions:
-                self._functions["graph"] = graph_tokenizers.for_tokenizer(tokenizer, self.reference.max_length)
-            graph = self._functions["graph"]
+            if self._graph is None:
+                self._graph = graph_tokenizers.for_tokenizer(tokenizer, self.reference.max_length)
+            graph = self._graph
             names = [name for name in token_inputs(tokenizer, pairs) if name in STORED_TYPES]
 
             @tf.function(input_signature=[tf.TensorSpec([None], tf.string)] * (2 if pairs else 1))
@@ -318,8 +321,8 @@ class GraphEncoder:
                     mask = tf.sequence_mask(lengths, tf.shape(inputs["input_ids"])[1])
                     return [lengths] + [tf.boolean_mask(inputs[name], mask) for name in names]
 
-            self._functions[pairs] = encode, names
-        return self._functions[pairs]
+            self._traced_for[pairs] = encode, names
+        return self._traced_for[pairs]
 
     @staticmethod
     def _texts(batch, name: str):
