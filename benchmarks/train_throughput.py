@@ -44,7 +44,8 @@ embedding rows,
 ``kerasft-traced-twice`` (the optimizer's slots left to the first step, which is then traced twice),
 ``kerasft-numpy-batches`` (the training batches cut by a ``numpy_function`` over ``Dataset.range`` instead of
 ``Dataset.to_tf_dataset`` with kerasft's collate), ``kerasft-legacy-dropout`` (dropout from Keras' op-seeded random
-ops instead of the ``tf.random.Generator`` state that backups save, so that resumed runs draw the same masks).
+ops instead of the ``tf.random.Generator`` state that backups save, so that resumed runs draw the same masks),
+``kerasft-keras-gelu`` (GELU as Keras computes it, in the policy's dtype, instead of kerasft.activations' float32).
 
 With ``--repeats N`` the whole list runs N times, round after round, and each contender's figures
 are those of its median round (every round's examples/s is kept beside them); ratios compare medians.
@@ -97,6 +98,7 @@ VARIANTS = [
     "kerasft-lazy-adam",
     "kerasft-numpy-batches",
     "kerasft-legacy-dropout",
+    "kerasft-keras-gelu",
 ]
 LEARNING_RATE = 5e-5
 VALIDATION_SHARE = 8  # kerasft-run's validation split: 1 / 8 of the training rows, as in emotion (2000 / 16000)
@@ -258,7 +260,7 @@ def run_kerasft(name: str, data_file: str, checkpoint: str, batch_size: int, row
     import tensorflow as tf
     import tf_keras as keras
 
-    from kerasft import batching, evaluate, optimizer, train
+    from kerasft import activations, batching, evaluate, optimizer, train
     from kerasft import model as models
     from kerasft.recipe import DataConfig, ModelConfig, Recipe, TrainConfig
     from kerasft.resume import TrainingState
@@ -296,6 +298,7 @@ def run_kerasft(name: str, data_file: str, checkpoint: str, batch_size: int, row
         "kerasft-legacy-dropout": mock.patch.object(
             keras.backend.experimental, "enable_tf_random_generator", lambda: None
         ),
+        "kerasft-keras-gelu": mock.patch.object(activations, "float32_gelu", contextlib.nullcontext),
     }
     with levers.get(name, contextlib.nullcontext()):
         session = Session(recipe).prepare()

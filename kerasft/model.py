@@ -115,6 +115,8 @@ def build_classifier(
     from transformers import AutoConfig, TFAutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
+    from kerasft.activations import float32_gelu
+
     _check_checkpoint(checkpoint)
     hf_logging.set_verbosity_error()  # we report missing/mismatched weights ourselves, in one line
     labels = {
@@ -134,7 +136,7 @@ def build_classifier(
         info = load_pytorch_safetensors(model, safetensors_file)
     else:
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), float32_gelu():
                 warnings.simplefilter("ignore")
                 model, info = TFAutoModelForSequenceClassification.from_pretrained(
                     source, **labels, ignore_mismatched_sizes=True, output_loading_info=True
@@ -186,10 +188,14 @@ def draw_new_head(model, info: dict) -> None:
 
 
 def classifier_from_config(config):
-    """A classifier of ``config``'s architecture and labels, its weights created (randomly initialised)."""
+    """A classifier of ``config``'s architecture and labels, its weights created (randomly initialised), its GELU
+    computed in float32 (kerasft.activations)."""
     from transformers import TFAutoModelForSequenceClassification
 
-    model = TFAutoModelForSequenceClassification.from_config(config)
+    from kerasft.activations import float32_gelu
+
+    with float32_gelu():
+        model = TFAutoModelForSequenceClassification.from_config(config)
     model(model.dummy_inputs, training=False)
     return model
 

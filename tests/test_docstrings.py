@@ -8,7 +8,16 @@ import importlib
 import pytest
 
 # module -> the fewest examples it holds, so that examples lost by mistake show as a failure too
-MODULES = {"accumulation": 1, "class_weights": 1, "cli": 1, "model": 1, "optimization": 1, "optimizer": 8, "recipe": 1}
+MODULES = {
+    "accumulation": 1,
+    "activations": 3,
+    "class_weights": 1,
+    "cli": 1,
+    "model": 1,
+    "optimization": 1,
+    "optimizer": 8,
+    "recipe": 1,
+}
 
 
 @pytest.mark.parametrize("name", MODULES)
