@@ -4,8 +4,8 @@ Hugging Face's TF models take their activation from ``transformers.activations_t
 ``"gelu"`` (BERT, RoBERTa, DistilBERT, DeBERTa, ELECTRA, MPNet, XLM-R) is ``keras.activations.gelu``, the exact
 ``0.5 * x * erfc(-x / sqrt(2))``. Under ``mixed_bfloat16`` it runs on bfloat16 tensors, and TensorFlow's
 bfloat16 ``Erfc`` is computed an element at a time: on a 2-core CPU with AMX, GELU and its gradient took about
-a sixth of a MiniLM training step, more than twice the float32 computation with its two casts
-(BENCHMARKS.md, speed round 3). `gelu` here computes in float32 (``erf``, which TensorFlow vectorizes), rounds
+a sixth of a MiniLM training step, and 1.7x the float32 computation with its casts (BENCHMARKS.md, speed
+round 3). `gelu` here computes in float32 (``erf``, which TensorFlow vectorizes), rounds
 to the input's dtype once, as PyTorch's autocast does, and recomputes what its gradient needs from the input,
 so a step keeps no more than the bfloat16 input for the backward pass::
 
