@@ -45,7 +45,9 @@ embedding rows,
 ``kerasft-numpy-batches`` (the training batches cut by a ``numpy_function`` over ``Dataset.range`` instead of
 ``Dataset.to_tf_dataset`` with kerasft's collate), ``kerasft-legacy-dropout`` (dropout from Keras' op-seeded random
 ops instead of the ``tf.random.Generator`` state that backups save, so that resumed runs draw the same masks),
-``kerasft-keras-gelu`` (GELU as Keras computes it, in the policy's dtype, instead of kerasft.activations' float32).
+``kerasft-keras-gelu`` (GELU as Keras computes it, in the policy's dtype, instead of kerasft.activations' float32),
+``kerasft-keras-dropout-draw`` (dropout's uniform numbers drawn in the inputs' dtype, as Keras draws them, instead of
+float32: kerasft.model).
 
 With ``--repeats N`` the whole list runs N times, round after round, and each contender's figures
 are those of its median round (every round's examples/s is kept beside them); ratios compare medians.
@@ -99,6 +101,7 @@ VARIANTS = [
     "kerasft-numpy-batches",
     "kerasft-legacy-dropout",
     "kerasft-keras-gelu",
+    "kerasft-keras-dropout-draw",
 ]
 LEARNING_RATE = 5e-5
 VALIDATION_SHARE = 8  # kerasft-run's validation split: 1 / 8 of the training rows, as in emotion (2000 / 16000)
@@ -299,6 +302,11 @@ def run_kerasft(name: str, data_file: str, checkpoint: str, batch_size: int, row
             keras.backend.experimental, "enable_tf_random_generator", lambda: None
         ),
         "kerasft-keras-gelu": mock.patch.object(activations, "float32_gelu", contextlib.nullcontext),
+        "kerasft-keras-dropout-draw": mock.patch.object(
+            models,
+            "_dropout_drawing_float32",
+            lambda generator: functools.partial(tf.nn.experimental.general_dropout, uniform_sampler=generator.uniform),
+        ),
     }
     with levers.get(name, contextlib.nullcontext()):
         session = Session(recipe).prepare()

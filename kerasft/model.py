@@ -375,11 +375,39 @@ def create_random_generators(model) -> None:
     training step, too late for kerasft.resume to add them to the backup before it restores one.
     They are `tf.random.Generator` objects when ``keras.backend.experimental.enable_tf_random_generator()``
     is on (kerasft.session turns it on); otherwise there is nothing to create.
+
+    Their dropout then draws its uniform numbers in float32 (`_dropout_drawing_float32`).
     """
+    import tensorflow as tf
+
     for layer in model._flatten_layers():  # noqa: SLF001 (Keras' own walk over every nested layer)
         generator = getattr(layer, "_random_generator", None)
         if generator is not None:
             generator._maybe_init()  # noqa: SLF001 (what Keras' BaseRandomLayer.build calls)
+            if isinstance(getattr(generator, "_generator", None), tf.random.Generator):
+                generator.dropout = _dropout_drawing_float32(generator._generator)  # noqa: SLF001
+
+
+def _dropout_drawing_float32(generator):
+    """Keras' dropout with ``generator``'s uniform numbers drawn in float32, whatever the inputs' dtype.
+
+    Keras draws them in the inputs' dtype. A bfloat16 uniform number has 7 bits (128 values), so under
+    ``mixed_bfloat16`` a rate of 0.1 dropped 13/128 = 10.16% of the values, and the kept ones were scaled by
+    1/0.9 rounded to bfloat16: the layer's output averaged 0.9966 of its input in training instead of 1
+    (tests/test_model.py). In float32 the rate is exact and the mean 0.9984, the scale's rounding, as PyTorch's
+    dropout on bfloat16 tensors. The draw costs the same (BENCHMARKS.md, speed round 3).
+    """
+    import tensorflow as tf
+
+    def draw_float32(shape, dtype):
+        return generator.uniform(shape, dtype=tf.float32)
+
+    def dropout(inputs, rate, noise_shape=None):
+        return tf.nn.experimental.general_dropout(
+            inputs, rate=rate, noise_shape=noise_shape, uniform_sampler=draw_float32
+        )
+
+    return dropout
 
 
 def trace_without_autograph(model) -> None:

@@ -268,3 +268,28 @@ def test_the_new_weights_are_found_by_their_tf_names_when_a_tf_checkpoint_is_rea
     classifier.save_pretrained(tmp_path)
     assert new_names(tmp_path, ["a", "b"]) == head  # a head of another size: its weights mismatch
     assert new_names(tmp_path, LABELS) == []  # the same size: loaded, nothing new
+
+
+def test_dropout_under_mixed_bfloat16_drops_at_its_rate_and_keeps_the_mean(tiny_checkpoint):
+    """Keras draws dropout's uniform numbers in the inputs' dtype: 7 bits in bfloat16, so a rate of 0.1 dropped
+    10.16% and the output averaged 0.9966 of the input. kerasft's compiled models draw them in float32."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from kerasft.precision import Precision
+
+    was_enabled = keras.backend.experimental.is_tf_random_generator_enabled()
+    keras.backend.experimental.enable_tf_random_generator()  # as kerasft.session runs
+    try:
+        with Precision("mixed_bfloat16", jit_compile=False, device_kind="CPU").applied():
+            model = build_classifier(str(tiny_checkpoint), LABELS)
+            compile_classifier(model, 1e-3)
+        dropout = model.bert.embeddings.dropout
+        assert dropout.rate == pytest.approx(0.1) and dropout.compute_dtype == "bfloat16"
+        outputs = tf.cast(dropout(tf.ones([4000, 2500], tf.bfloat16), training=True), tf.float32)
+    finally:
+        if not was_enabled:
+            keras.backend.experimental.disable_tf_random_generator()
+    # 10 million values: the share's standard error is 1e-4, the mean's 1e-4
+    assert float(tf.reduce_mean(tf.cast(outputs == 0, tf.float32))) == pytest.approx(0.1, abs=5e-4)
+    assert float(tf.reduce_mean(outputs)) == pytest.approx(0.9 * 1.109375, abs=5e-4)  # 1/0.9 rounded to bfloat16

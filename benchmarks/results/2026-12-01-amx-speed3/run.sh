@@ -18,3 +18,9 @@ PYTHONPATH=$after python benchmarks/train_throughput.py --data emotion_style_900
     --samples 8192 --repeats 3 --contenders kerasft,kerasft-run,hf-trainer-grouped-bf16 --json train-8192.json
 # a probe, not a benchmark: MiniLM's forward pass in float32 and mixed_bfloat16 (what a bfloat16 export would gain)
 for policy in float32 mixed_bfloat16; do PYTHONPATH=$after python bf16_serve_probe.py $policy; done > bf16_serve_probe.log
+# dropout's draw: Keras' own dropout layer on 10M ones, float32 and mixed_bfloat16 (before this change's kerasft.model)
+python dropout_rate.py > dropout_rate.log
+# after the dropout change: kerasft-keras-dropout-draw undoes it
+PYTHONPATH=$after python benchmarks/train_throughput.py --data emotion_style_9000.txt --sep ';' --columns text,label \
+    --samples 2048 --repeats 3 --contenders kerasft,kerasft-keras-dropout-draw,hf-trainer-grouped-bf16 \
+    --json train-2048-dropout.json
