@@ -24,3 +24,7 @@ python dropout_rate.py > dropout_rate.log
 PYTHONPATH=$after python benchmarks/train_throughput.py --data emotion_style_9000.txt --sep ';' --columns text,label \
     --samples 2048 --repeats 3 --contenders kerasft,kerasft-keras-dropout-draw,hf-trainer-grouped-bf16 \
     --json train-2048-dropout.json
+# every Trainer contender once, to name the fastest on this machine
+PYTHONPATH=$after python benchmarks/train_throughput.py --data emotion_style_9000.txt --sep ';' --columns text,label \
+    --samples 2048 --repeats 1 --contenders kerasft,hf-trainer-grouped,hf-trainer-bf16,hf-trainer-grouped-bf16 \
+    --json train-2048-hf-all.json
