@@ -628,6 +628,7 @@ def report_stage(done: str, what: str, parts, started: float, how: str = "") -> 
         cache = "in memory"
     elif all(path.exists() and path.stat().st_mtime < started for path in files):
         cache = "read from the cache"
+        how = ""  # how it would have been computed: nothing was
     else:
         cache = "cached for the next run"
     print(f"kerasft: data: {done} {what} in {time.time() - started:.1f} s{how} ({cache})", flush=True)

@@ -410,3 +410,18 @@ def test_large_splits_are_tokenized_by_a_process_per_core(monkeypatch):
     assert tokenizing.tokenizing_processes(tokenizing.PARALLEL_ROWS) == 3
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
     assert tokenizing.tokenizing_processes(10 * tokenizing.PARALLEL_ROWS) is None
+
+
+def test_a_stage_read_from_the_cache_does_not_say_how_it_would_have_been_computed(tmp_path, capsys, monkeypatch):
+    import time
+
+    from kerasft import data
+
+    cache_file = tmp_path / "cache-0.arrow"
+    cache_file.write_bytes(b"")
+    monkeypatch.setattr(data, "cache_files", lambda parts: [cache_file])
+    data.report_stage("tokenized", "3 texts", [], time.time() + 1, " in-graph on 2 threads")  # the file is older
+    data.report_stage("tokenized", "3 texts", [], 0, " in-graph on 2 threads")  # the file is newer: just written
+    cached, computed = capsys.readouterr().out.splitlines()
+    assert cached.startswith("kerasft: data: tokenized 3 texts in ") and cached.endswith(" s (read from the cache)")
+    assert computed.endswith(" s in-graph on 2 threads (cached for the next run)")
