@@ -1,22 +1,23 @@
 """How a run's cost on data grows with the data: load + tokenize + one epoch of batch assembly, no model.
 
     python benchmarks/data_scale.py [--sizes 100000,1000000] [--texts synthetic|emotion-style] [--json FILE]
+    python benchmarks/data_scale.py --sizes 10000000 --no-batches --json FILE   # load and tokenize only
 
-For each size, a SYNTHETIC CSV of that many rows (written once into ``--folder`` and reused, not timed)
-goes through kerasft's own modules as a run does. ``--texts synthetic`` (the default): texts of 3 to 60
-words drawn from a 5,000-word vocabulary of made-up words, which MiniLM's WordPiece cuts into about 85
-tokens a text; ``--texts emotion-style``: make_emotion_style.py's English sentences (2-66 words, median
-17; about 22 tokens a text), as long as the emotion data's. Then: `data.load_splits` (validation and
-test carved from train), `tokenizing.tokenize` with the packaged MiniLM tokenizer (max_length 128), then
-every global batch of one training epoch (batch 32) through `batching.training_batches` and
-`Dataset.to_tf_dataset`, padded and read into NumPy. Each size runs in a fresh process with an empty
-`datasets` cache, then again in another fresh process on the same cache (the second run of the same
-recipe). Peak RSS is the process's (ru_maxrss) and, separately, the largest of its tokenizing worker
+For each size, a SYNTHETIC CSV of that many rows (written once into ``--folder`` and reused, not timed) goes
+through kerasft's own modules as a run does. ``--texts synthetic`` (the default): texts of 3 to 60 words drawn
+from a 5,000-word vocabulary of made-up words, which MiniLM's WordPiece cuts into about 85 tokens a text;
+``--texts emotion-style``: make_emotion_style.py's English sentences (2-66 words, median 17; about 22 tokens a
+text), as long as the emotion data's. Then: `data.load_splits` (validation and test carved from train),
+`tokenizing.tokenize` with the packaged MiniLM tokenizer (max_length 128), then every global batch of one
+training epoch (batch 32) through `batching.training_batches` and `Dataset.to_tf_dataset`, padded and read
+into NumPy. Each size runs in a fresh process with an empty `datasets` cache, then again in another fresh
+process on the same cache (the second run of the same recipe). ``--no-batches`` stops after tokenizing and
+skips the second run, for a change that touches only loading or tokenizing: at 10M rows those two take about
+25 minutes more. Peak RSS is the process's (ru_maxrss) and, separately, the largest of its tokenizing worker
 processes'. ru_maxrss also counts the pages of memory-mapped arrow files the process has read, which the
 kernel drops when memory runs short; so a sampler (every 0.2 s) records the peak of anonymous memory too
-(``RssAnon``: what the process itself holds), for the process and for the sum of its tokenizing workers
-at one moment. Each process's CPU steal (train_throughput.py's measure) says whether the host was busy
-meanwhile.
+(``RssAnon``: what the process itself holds), for the process and for the sum of its tokenizing workers at one
+moment. Each process's CPU steal (train_throughput.py's measure) says whether the host was busy meanwhile.
 
 ``--floor`` adds, in a third fresh process, the checkpoint's Rust tokenizer alone on the same texts
 (``encode_batch_fast`` in batches of 1,000 as `Dataset.map` hands them over, with the tokenizer's own threads on
@@ -24,7 +25,7 @@ every core, the texts read into a list first and not timed): the least that toke
 tokenizer, against which the tokenize stage is compared (``tokenize_over_tokenizer_alone``).
 
 JSON: ``{"sizes": {"<n>": {"seconds": ..., "peak_rss_mb": ..., "cached_seconds": ..., ...}}, "cores": ...,
-"texts": ...}``.
+"texts": ...}`` (no ``cached_*`` or ``batches*`` figures with ``--no-batches``).
 """
 
 from __future__ import annotations
@@ -121,8 +122,9 @@ class AnonymousPeak(threading.Thread):
             self.children = max(self.children, sum(anonymous_mb(int(child)) for child in children))
 
 
-def measure_once(path: str) -> dict:
-    """One run's data preparation, in this process: seconds of each stage and the peak memory."""
+def measure_once(path: str, batches: bool = True) -> dict:
+    """One run's data preparation, in this process: seconds of each stage and the peak memory (without the epoch of
+    batches if not ``batches``)."""
     from kerasft import batching, data, tokenizing
     from kerasft.model import load_tokenizer
     from kerasft.recipe import DataConfig, packaged_minilm
@@ -137,22 +139,21 @@ def measure_once(path: str) -> dict:
     done = time.perf_counter()
     train = tokenized["train"]
     lengths = batching.token_lengths(train)
-    plan = batching.Plan(len(train), BATCH, seed=42, epochs=1, lengths=lengths)
-    batches, tokens = 0, 0
-    for features, _ in batching.training_batches(train, plan, batching.PadToLongest(tokenizer)).as_numpy_iterator():
-        batches += 1
-        tokens += features["input_ids"].size
-    assembled = time.perf_counter()
+    stages = {"load_s": round(loaded - started, 2), "tokenize_s": round(done - loaded, 2)}
+    if batches:
+        plan = batching.Plan(len(train), BATCH, seed=42, epochs=1, lengths=lengths)
+        count, tokens = 0, 0
+        collate = batching.PadToLongest(tokenizer)
+        for features, _ in batching.training_batches(train, plan, collate).as_numpy_iterator():
+            count += 1
+            tokens += features["input_ids"].size
+        assert count == plan.steps_per_epoch
+        stages |= {"batches_s": round(time.perf_counter() - done, 2), "batches": count, "padded_tokens": tokens}
+    finished = time.perf_counter()
     sampler.stopped.set()
     sampler.join()
-    assert batches == plan.steps_per_epoch
-    return {
-        "load_s": round(loaded - started, 2),
-        "tokenize_s": round(done - loaded, 2),
-        "batches_s": round(assembled - done, 2),
-        "seconds": round(assembled - started, 2),
-        "batches": batches,
-        "padded_tokens": tokens,
+    return stages | {
+        "seconds": round(finished - started, 2),
         "tokens_per_text": round(float(lengths.mean()), 1),  # the training split's, special tokens included
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "peak_rss_tokenizer_processes_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
@@ -177,10 +178,10 @@ def tokenizer_alone(path: str) -> dict:
     return {"tokenizer_alone_s": round(time.perf_counter() - started, 2)}
 
 
-def run_fresh(path: Path, cache: str, mode: str = "--one") -> dict:
+def run_fresh(path: Path, cache: str, mode: str = "--one", *flags: str) -> dict:
     before = cpu_times()
     done = subprocess.run(
-        [sys.executable, __file__, mode, str(path)],
+        [sys.executable, __file__, mode, str(path), *flags],
         capture_output=True,
         text=True,
         env=os.environ | {"HF_DATASETS_CACHE": cache, "PYTHONPATH": str(REPO)},
@@ -201,11 +202,14 @@ def main() -> None:
     parser.add_argument("--texts", choices=sorted(WRITERS), default="synthetic", help="which synthetic texts")
     parser.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()) / "kerasft-data-scale")
     parser.add_argument("--floor", action="store_true", help="time the Rust tokenizer alone on the same texts too")
+    parser.add_argument(
+        "--no-batches", action="store_true", help="load and tokenize only: no epoch of batches, no second (cached) run"
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--tokenizer-alone", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one or args.tokenizer_alone:
-        result = measure_once(args.one) if args.one else tokenizer_alone(args.tokenizer_alone)
+        result = measure_once(args.one, not args.no_batches) if args.one else tokenizer_alone(args.tokenizer_alone)
         print("RESULT " + json.dumps(result), flush=True)
         return
     results = json.loads(args.json.read_text()) if args.json and args.json.is_file() else {"sizes": {}}
@@ -220,19 +224,21 @@ def main() -> None:
             write(path, size)
         print(f"{size} rows ({path.stat().st_size / 1e6:.0f} MB):", flush=True)
         with tempfile.TemporaryDirectory(dir=args.folder) as cache:
-            first = run_fresh(path, cache)
+            first = run_fresh(path, cache, "--one", *(["--no-batches"] if args.no_batches else []))
             print(f"  first run:  {first}", flush=True)
-            second = run_fresh(path, cache)
-            print(f"  second run: {second}", flush=True)
+            results["sizes"][str(size)] = first
+            if not args.no_batches:
+                second = run_fresh(path, cache)
+                print(f"  second run: {second}", flush=True)
+                results["sizes"][str(size)] |= {
+                    "cached_seconds": second["seconds"],
+                    "cached_load_s": second["load_s"],
+                    "cached_tokenize_s": second["tokenize_s"],
+                    "cached_peak_rss_mb": second["peak_rss_mb"],
+                    "cached_peak_anonymous_mb": second["peak_anonymous_mb"],
+                    "cached_cpu_steal": second["cpu_steal"],
+                }
             floor = run_fresh(path, cache, "--tokenizer-alone") if args.floor else None
-        results["sizes"][str(size)] = first | {
-            "cached_seconds": second["seconds"],
-            "cached_load_s": second["load_s"],
-            "cached_tokenize_s": second["tokenize_s"],
-            "cached_peak_rss_mb": second["peak_rss_mb"],
-            "cached_peak_anonymous_mb": second["peak_anonymous_mb"],
-            "cached_cpu_steal": second["cpu_steal"],
-        }
         if floor:
             print(f"  the tokenizer alone: {floor}", flush=True)
             results["sizes"][str(size)] |= {

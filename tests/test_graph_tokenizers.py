@@ -129,6 +129,33 @@ def test_one_text_at_a_time_and_an_empty_batch(tokenizers, family):
     assert all(tensor.shape == (0, 2) for tensor in empty.values())  # attention still gets an axis
 
 
+def test_wordpiece_ascii_texts_keep_the_python_word_split_and_word_limit_beside_other_texts(tokenizers):
+    """A normalized ASCII text takes tensorflow-text's end-to-end WordPiece (kerasft.graph_tokenizers.wordpiece), any
+    other text the regex word split: every ASCII character between two words, a word of exactly
+    max_input_chars_per_word characters and one of one more, and, in the same batch, non-ASCII words under the
+    limit in characters but over it in bytes keep the Python tokenizer's ids, each row in its place."""
+    python, graph, single, _ = tokenizers["minilm"]
+    vocab, limit = python.get_vocab(), graph.family.max_chars
+    letter = next(c for c in "abcdefghijklmnopqrstuvwxyz" if c in vocab and "##" + c in vocab)
+    wide = next(  # a two-byte letter the normalizer keeps, with a piece of its own inside words
+        c for c in "абвгдежзиклмнопрст" if c in vocab and "##" + c in vocab and python.tokenize(c) == [c]
+    )
+    ascii_texts = [f"ab{chr(code)}cd" for code in range(1, 128)] + [
+        f"go {letter * limit} now",
+        f"go {letter * (limit + 1)} now",
+        f"{letter * limit}.",
+        "ab\x00cd",
+    ]
+    other_texts = [f"x {wide * (limit // 2 + 10)} y", f"{wide * limit}", f"{wide} ab,cd"]
+    texts = [text for pair in zip(ascii_texts, other_texts * len(ascii_texts)) for text in pair]
+    assert_same(single(tf.constant(texts)), expected(python, texts), texts)
+    # the cases the limits tell apart: one more character makes a word [UNK], bytes alone do not
+    unknown = python.unk_token_id
+    assert python(f"go {letter * (limit + 1)} now")["input_ids"][2] == unknown
+    assert unknown not in python(f"go {letter * limit} now")["input_ids"]
+    assert unknown not in python(other_texts[0])["input_ids"]
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_each_graph_stays_lean(tokenizers, family):
     """Every export traces, saves, loads and optimizes this graph. Built with TensorFlow's own ragged operations, a
