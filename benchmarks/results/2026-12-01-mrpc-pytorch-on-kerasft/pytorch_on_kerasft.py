@@ -98,7 +98,9 @@ def main() -> None:
         if seed in done:
             continue
         run = one_seed(args.data, args.lr, seed)
-        print(json.dumps({k: run[k] for k in ("seed", "train_loss", "seconds")} | {"accuracy": run["test"]["accuracy"]}))
+        print(
+            json.dumps({k: run[k] for k in ("seed", "train_loss", "seconds")} | {"accuracy": run["test"]["accuracy"]})
+        )
         report["runs"].append(run)
         path.write_text(json.dumps(report, indent=1))
 
