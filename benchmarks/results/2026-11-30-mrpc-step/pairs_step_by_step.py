@@ -35,12 +35,15 @@ from transformers import AutoModelForSequenceClassification  # noqa: E402
 from kerasft.session import Session  # noqa: E402
 
 
-def mrpc_session(data: str, checkpoint: str | None, learning_rate: float = 1e-4, seed: int = 0) -> Session:
-    """kerasft's prepared session on the quality benchmark's MRPC recipe (float32; the packaged checkpoint if None)."""
+def mrpc_session(
+    data: str, checkpoint: str | None, learning_rate: float = 1e-4, seed: int = 0, overrides: tuple[str, ...] = ()
+) -> Session:
+    """kerasft's prepared session on the quality benchmark's MRPC recipe (float32; the packaged checkpoint if None),
+    with the benchmark's ``--kerasft-overrides`` if given."""
     recipe = quality.recipe_for(
         argparse.Namespace(
             task="mrpc", data=data, checkpoint=checkpoint, max_length=128, epochs=3, batch_size=32,
-            learning_rate=learning_rate, seed=seed, kerasft_overrides=[],
+            learning_rate=learning_rate, seed=seed, kerasft_overrides=list(overrides),
         )
     )  # fmt: skip
     session = Session(recipe)

@@ -1,7 +1,9 @@
 """MRPC at 1e-4: PyTorch on kerasft's batches and start (this folder's pytorch_on_kerasft.py) against kerasft's own runs
 and the Trainer's (round 6, ../2026-11-30-mrpc-seeds-2/mrpc-seeds.json), seed by seed and as distributions.
 
-    python benchmarks/results/2026-12-01-mrpc-pytorch-on-kerasft/compare.py pytorch-on-kerasft.json
+    python benchmarks/results/2026-12-01-mrpc-pytorch-on-kerasft/compare.py pytorch-on-kerasft.json [more.json ...]
+
+Each file is one probe (its ``kerasft_overrides`` name it); only the seeds every probe has are compared.
 """
 
 from __future__ import annotations
@@ -19,11 +21,16 @@ MAJORITY = 0.6754  # the test split's majority class: a run that ended predictin
 
 
 def main() -> None:
-    probe = {run["seed"]: run for run in json.loads(Path(sys.argv[1]).read_text())["runs"]}
-    sides = {"pytorch on kerasft's batches": probe}
+    sides = {}
+    for path in sys.argv[1:]:
+        probe = json.loads(Path(path).read_text())
+        random = "train.group_by_length=false" in probe.get("kerasft_overrides", [])
+        name = "pytorch, kerasft's start, " + ("random batches" if random else "kerasft's batches")
+        sides[name] = {run["seed"]: run for run in probe["runs"]}
+    probes = list(sides)
     for run in json.loads(ROUND_6.read_text())["runs"]:
         sides.setdefault(run["side"], {})[run["seed"]] = run
-    seeds = sorted(probe)
+    seeds = sorted(set.intersection(*(set(side) for side in sides.values())))
     print("seed | " + " | ".join(sides) + " (test accuracy; epoch-3 training loss)")
     for seed in seeds:
         cells = [f"{side[seed]['test']['accuracy']:.4f}; {side[seed]['train_loss'][-1]:.3f}" for side in sides.values()]
@@ -38,13 +45,13 @@ def main() -> None:
             f"{loss[name].mean():.4f}, runs at the majority class {(values < MAJORITY + 0.001).sum()} "
             f"of {len(values)}, at most 0.71: {(values < 0.7100).sum()}"
         )
-    probe_name = next(iter(sides))
-    for other in list(sides)[1:]:
-        test = stats.mannwhitneyu(accuracy[probe_name], accuracy[other])
-        print(
-            f"{probe_name} minus {other}: {100 * (accuracy[probe_name] - accuracy[other]).mean():+.2f} points, "
-            f"Mann-Whitney p = {test.pvalue:.3f}"
-        )
+    for probe_name in probes:
+        for other in [name for name in sides if name != probe_name]:
+            test = stats.mannwhitneyu(accuracy[probe_name], accuracy[other])
+            print(
+                f"{probe_name} minus {other}: {100 * (accuracy[probe_name] - accuracy[other]).mean():+.2f} points, "
+                f"Mann-Whitney p = {test.pvalue:.3f}"
+            )
     test = stats.mannwhitneyu(accuracy["kerasft"], accuracy["hf-trainer"])
     print(
         f"kerasft minus hf-trainer on these seeds: {100 * (accuracy['kerasft'] - accuracy['hf-trainer']).mean():+.2f} "

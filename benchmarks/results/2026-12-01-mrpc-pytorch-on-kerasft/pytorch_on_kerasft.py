@@ -1,7 +1,8 @@
 """MRPC at 1e-4 over many seeds: PyTorch trained on kerasft's own batches from kerasft's own initial weights.
 
     cd <worktree> && PYTHONPATH=$PWD TF_USE_LEGACY_KERAS=1 nice -n 19 /work/bench-venv/bin/python \
-        benchmarks/results/2026-12-01-mrpc-pytorch-on-kerasft/pytorch_on_kerasft.py --seeds 0 1 2 --json F [--data D]
+        benchmarks/results/2026-12-01-mrpc-pytorch-on-kerasft/pytorch_on_kerasft.py --seeds 0 1 2 --json F [--data D] \
+        [--kerasft-overrides train.group_by_length=false]
 
 Round 6 (BENCHMARKS.md) found kerasft 5 points behind the Trainer over twenty MRPC seeds at the quality benchmark's
 settings (lr 1e-4 constant, 3 epochs, batch 32, float32, dropout as the checkpoint sets it), and the whole-run probe
@@ -14,7 +15,10 @@ its kerasft run of that seed), every weight copied into AutoModelForSequenceClas
 split scored by kerasft.metrics as the benchmark scores both sides. If its accuracies follow kerasft's runs, the gap
 lies in the start or the batches; if they follow the Trainer's, in TensorFlow.
 
-Each seed's result is appended to ``--json`` as soon as it is done; seeds already there are skipped.
+``--kerasft-overrides train.group_by_length=false`` keeps kerasft's start (the head is drawn before batches are
+planned) and draws random batches instead, as the Trainer's sampler does: the second probe, which tells the start
+from the batches. Each seed's result is appended to ``--json`` as soon as it is done; seeds already there are
+skipped.
 """
 
 from __future__ import annotations
@@ -55,9 +59,9 @@ def test_probabilities(session, pt_model) -> np.ndarray:
     return np.concatenate(out)
 
 
-def one_seed(data: str, learning_rate: float, seed: int) -> dict:
+def one_seed(data: str, learning_rate: float, seed: int, overrides: list[str]) -> dict:
     started = time.perf_counter()
-    session = pairs_probe.mrpc_session(data, None, learning_rate, seed)
+    session = pairs_probe.mrpc_session(data, None, learning_rate, seed, tuple(overrides))
     plan = training_plan(session)
     batches = goemotions.first_batches(session, plan.batches)
     pt_model, _ = pairs_probe.pytorch_copy(session.model, session.recipe.model.checkpoint, len(session.label_names))
@@ -77,6 +81,7 @@ def one_seed(data: str, learning_rate: float, seed: int) -> dict:
     test = scores.classification_scores(truth, test_probabilities(session, pt_model))
     return {
         "seed": seed,
+        "head_abs_sum": float(np.abs(session.model.classifier.kernel.numpy()).sum()),  # the same start with overrides
         "steps": len(batches),
         "train_loss": epoch_losses,
         "test": test,
@@ -90,14 +95,16 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--seeds", type=int, nargs="+", required=True)
     parser.add_argument("--json", required=True)
+    parser.add_argument("--kerasft-overrides", nargs="*", default=[])
     args = parser.parse_args()
     path = Path(args.json)
-    report = json.loads(path.read_text()) if path.exists() else {"learning_rate": args.lr, "runs": []}
+    fresh = {"learning_rate": args.lr, "kerasft_overrides": args.kerasft_overrides, "runs": []}
+    report = json.loads(path.read_text()) if path.exists() else fresh
     done = {run["seed"] for run in report["runs"]}
     for seed in args.seeds:
         if seed in done:
             continue
-        run = one_seed(args.data, args.lr, seed)
+        run = one_seed(args.data, args.lr, seed, args.kerasft_overrides)
         print(
             json.dumps({k: run[k] for k in ("seed", "train_loss", "seconds")} | {"accuracy": run["test"]["accuracy"]})
         )
