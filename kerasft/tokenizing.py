@@ -103,7 +103,9 @@ def tokenize(splits, tokenizer, max_length: int, log: bool = False):
 
 def faster_in_graph(tokenizer) -> bool:
     """Whether the tokenizer's model is one whose in-graph form tokenizes faster than the Rust library: WordPiece
-    (1.8x on 1M texts), not byte-level BPE (0.5x) or SentencePiece (0.3x; benchmarks/tokenize_paths.py)."""
+    (1.8x on 1M texts in BENCHMARKS.md's eighth data round, and faster since the tenth sends ASCII texts through
+    tensorflow-text's end-to-end WordPiece), not byte-level BPE (0.5x) or SentencePiece (0.3x;
+    benchmarks/tokenize_paths.py)."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     return type(getattr(backend, "model", None)).__name__ in IN_GRAPH_MODELS
 
