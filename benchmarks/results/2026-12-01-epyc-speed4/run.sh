@@ -19,3 +19,4 @@ python ../2026-12-01-amx-speed3/bf16_serve_probe.py float32 > bf16_serve_probe.l
 python ab_step.py 24               # a float32 LayerNorm with its own gradient, and dropout drawing 16 bits, in one process
 python epoch_steps.py train2048.csv 2048     # the kerasft contender's epoch step by step (train2048.csv: its 2048 rows)
 python first_step.py               # and: python first_step.py opts disable_meta_optimizer (and each grappler pass)
+python batch1_probe.py emotion_style_9000.txt    # batch 1: the raw-text signature, predict_ids, the bare model; its ops
