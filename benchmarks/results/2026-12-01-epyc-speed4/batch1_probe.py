@@ -1,7 +1,7 @@
 """Batch 1: the raw-text signature against predict_ids and the bare model, and where the signature's time goes."""
 import sys, time, tempfile, collections, json
 from pathlib import Path
-import numpy as np, tensorflow as tf, tf_keras as keras
+import tensorflow as tf, tf_keras as keras
 from kerasft import export, serve, model as models
 from kerasft.recipe import packaged_minilm
 serve.use_serving_threads()

@@ -19,7 +19,6 @@ def ln_backward(dy, xhat, rstd, g):
     dg = tf.reduce_sum(dy * xhat, axis=[0, 1])
     db = tf.reduce_sum(dy, axis=[0, 1])
     dxhat = dy * g
-    n = tf.cast(tf.shape(dxhat)[-1], tf.float32)
     dx = rstd * (dxhat - tf.reduce_mean(dxhat, -1, keepdims=True) - xhat * tf.reduce_mean(dxhat * xhat, -1, keepdims=True))
     return dx, dg, db
 
@@ -40,7 +39,6 @@ def step_fn(layer_fn):
     def step(x, dy):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            ys = []
             h = x
             for _ in range(13):
                 h = layer_fn(h)
