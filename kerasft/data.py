@@ -384,10 +384,8 @@ def encode_labels(
                 "labels must be all strings or all non-negative integers; found "
                 + ", ".join(sorted(map(repr, values))[:5])
             )
-    if len(names) < 2:
-        raise UserError(f"the train split has a single label ({names[0]!r}); a classifier needs at least two")
+    ids = LabelIds(names, given=bool(label_names), first=first, names_from=names_from)
     target = ClassLabel(names=names)
-    index = {label: number for number, label in enumerate(names)}
     encoded = {}
     for name, split in splits.items():
         feature = split.features[LABEL]
@@ -395,15 +393,13 @@ def encode_labels(
             values = _label_values(split, name)
             if isinstance(feature, ClassLabel) and not label_names:
                 values = {feature.int2str(value) for value in values}
-            unseen = sorted(str(value) for value in values if str(value) not in index)
+            unseen = sorted(str(value) for value in values if str(value) not in ids.index)
             if unseen and not label_names:
                 raise UserError(
                     f"the {name} split has labels not seen in {first}: {', '.join(map(repr, unseen[:5]))}; fix the "
                     f"data or add examples of them to {first}"
                 )
-            to_id = {
-                value: _label_id(value, index, names, name, bool(label_names), first, names_from) for value in values
-            }
+            to_id = {value: ids.id_of(value, name) for value in values}
             features = split.features.copy()
             features[LABEL] = target
             convert = feature.int2str if isinstance(feature, ClassLabel) and not label_names else (lambda value: value)
@@ -446,9 +442,7 @@ def encode_multi_labels(
             names = [str(index) for index in range(max(int(label) for label in found) + 1)]
         else:
             names = sorted(str(label) for label in found)
-    if len(names) < 2:
-        raise UserError(f"the train split has a single label ({names[0]!r}); a classifier needs at least two")
-    index = {label: number for number, label in enumerate(names)}
+    ids = LabelIds(names, given=bool(label_names), first=first, names_from=names_from)
     target = List(Value("float32"), length=len(names))
     encoded = {}
     for name, split in splits.items():
@@ -459,7 +453,7 @@ def encode_multi_labels(
             for label in row:
                 if isinstance(inner, ClassLabel) and not label_names:
                     label = inner.int2str(label)
-                vector[_label_id(label, index, names, name, bool(label_names), first, names_from)] = 1.0
+                vector[ids.id_of(label, name)] = 1.0
             hot.append(vector)
         encoded[name] = split.remove_columns(LABEL).add_column(LABEL, hot, feature=target)
     return DatasetDict(encoded), names
@@ -487,28 +481,50 @@ def _is_id(label) -> bool:
     )
 
 
-def _label_id(
-    label, index: dict, names: list[str], split: str, given: bool, first: str = "train", names_from=NamesFrom()
-) -> int:
-    """The id of one label: its name's position, or (``given`` names, or integer labels) an id into the names."""
-    key = label if isinstance(label, str) else str(label)
-    if key in index:
-        return index[key]
-    if given and _is_id(label) and int(key) < len(names):
-        return int(key)
-    if given and _is_id(label):
+@dataclass
+class LabelIds:
+    """Label -> id for every split, from the names the first split (train) or ``data.label_names`` gave.
+
+    >>> LabelIds(["neg", "pos"], given=False).id_of("pos", "test")
+    1
+    >>> LabelIds(["neg", "pos"], given=True).id_of("0", "test")  # given names also take ids into them
+    0
+    """
+
+    names: list[str]
+    given: bool  # the names came from data.label_names (or an export): a label is one of them or an id into them
+    first: str = "train"
+    names_from: NamesFrom = field(default_factory=NamesFrom)
+    index: dict[str, int] = field(init=False, repr=False)  # name -> id
+
+    def __post_init__(self):
+        if len(self.names) < 2:
+            raise UserError(
+                f"the {self.first} split has a single label ({self.names[0]!r}); a classifier needs at least two"
+            )
+        self.index = {name: number for number, name in enumerate(self.names)}
+
+    def id_of(self, label, split: str) -> int:
+        """The id of one label of ``split``: its name's position, or (given names, or integer labels) an id."""
+        key = label if isinstance(label, str) else str(label)
+        if key in self.index:
+            return self.index[key]
+        if self.given and _is_id(label) and int(key) < len(self.names):
+            return int(key)
+        if self.given and _is_id(label):
+            raise UserError(
+                f"the {split} split has label id {int(key)}, out of range for the {len(self.names)} names of "
+                f"{self.names_from.where} (ids 0 to {len(self.names) - 1}); {self.names_from.fix}"
+            )
+        if self.given:
+            raise UserError(
+                f"the {split} split has label {key!r}, which is not in {self.names_from.where} "
+                f"({', '.join(self.names[:5])}{', ...' if len(self.names) > 5 else ''}); {self.names_from.fix}"
+            )
         raise UserError(
-            f"the {split} split has label id {int(key)}, out of range for the {len(names)} names of "
-            f"{names_from.where} (ids 0 to {len(names) - 1}); {names_from.fix}"
+            f"the {split} split has labels not seen in {self.first}: {key!r}; fix the data or add examples of them "
+            f"to {self.first}"
         )
-    if given:
-        raise UserError(
-            f"the {split} split has label {key!r}, which is not in {names_from.where} ({', '.join(names[:5])}"
-            f"{', ...' if len(names) > 5 else ''}); {names_from.fix}"
-        )
-    raise UserError(
-        f"the {split} split has labels not seen in {first}: {key!r}; fix the data or add examples of them to {first}"
-    )
 
 
 def _label_values(split: datasets.Dataset, name: str) -> set:

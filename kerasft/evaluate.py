@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -105,9 +106,8 @@ def evaluate(session, run_dir: RunDir, history: dict[str, list]) -> tuple[dict, 
     thresholds = decision_thresholds(session, model) if session.multi_label else None
     probabilities = predict_split(model, test, session.tokenizer, recipe.train.batch_size)
     texts, pairs = session.test_texts
-    metrics = {
-        "test": write_reports(run_dir, test["label"], probabilities, session.label_names, texts, pairs, thresholds)
-    }
+    scored = Scored(texts, test["label"], probabilities, session.label_names, pairs, thresholds)
+    metrics = {"test": write_reports(run_dir, scored)}
     if thresholds is not None:
         metrics["thresholds"] = {"train.threshold": recipe.train.threshold, "values": thresholds}
     weighting.add_to_report(run_dir, session.label_weights, session.label_names, session.data.splits["train"]["label"])
@@ -126,38 +126,44 @@ def evaluate(session, run_dir: RunDir, history: dict[str, list]) -> tuple[dict, 
     return metrics, probabilities
 
 
-def write_reports(
-    run_dir: RunDir,
-    y_true,
-    probabilities: np.ndarray,
-    label_names: list[str],
-    texts: list[str],
-    pairs: list[str] | None = None,
-    thresholds: list[float] | None = None,
-) -> dict:
+@dataclass
+class Scored:
+    """A labelled split and a model's answers to it, in input order: what the reports are written from."""
+
+    texts: list[str]
+    labels: np.ndarray  # label ids; multi-label: multi-hot rows
+    probabilities: np.ndarray  # [examples, labels]
+    label_names: list[str]
+    pairs: list[str] | None = None  # the second texts of sentence pairs
+    thresholds: list[float] | None = None  # one per label for multi-label models; None for single-label ones
+
+    def __post_init__(self):
+        self.labels = np.asarray(self.labels)
+
+
+def write_reports(run_dir: RunDir, scored: Scored) -> dict:
     """Writes the classification report (text and JSON), the picture and predictions.csv; returns the test figures.
 
-    Single-label: the confusion matrix picture. Multi-label (``thresholds`` given, ``y_true``
+    Single-label: the confusion matrix picture. Multi-label (``thresholds`` given, labels
     multi-hot): per-label precision, recall, F1 and support, micro/macro/weighted/samples F1, subset
     accuracy and Hamming loss, and a picture of each label's F1, precision and recall.
     """
-    y_true = np.asarray(y_true)
-    if thresholds is not None:
-        y_pred = scores.predict_labels(probabilities, thresholds)
+    y_true, probabilities, label_names = scored.labels, scored.probabilities, scored.label_names
+    run_dir.write(RunDir.PREDICTIONS, predictions_csv(scored))
+    if scored.thresholds is not None:
+        y_pred = scores.predict_labels(probabilities, scored.thresholds)
         report = scores.multi_label_report_dict(y_true, y_pred, label_names)
         run_dir.write(RunDir.REPORT_TEXT, scores.multi_label_report_text(y_true, y_pred, label_names))
         run_dir.write_json(RunDir.REPORT_JSON, report)
-        figures = scores.multi_label_scores(y_true, probabilities, thresholds)
+        figures = scores.multi_label_scores(y_true, probabilities, scored.thresholds)
         title = f"test: micro F1 {figures['micro_f1']:.3f}, macro F1 {figures['macro_f1']:.3f}"
         run_dir.write(RunDir.LABEL_SCORES, plots.label_scores_png(report, label_names, title))
-        run_dir.write(RunDir.PREDICTIONS, predictions_csv(texts, y_true, probabilities, label_names, pairs, thresholds))
         return figures
     y_pred = probabilities.argmax(axis=1)
     run_dir.write(RunDir.REPORT_TEXT, scores.classification_report_text(y_true, y_pred, label_names))
     run_dir.write_json(RunDir.REPORT_JSON, scores.classification_report_dict(y_true, y_pred, label_names))
     matrix = confusion_matrix(y_true, y_pred, labels=list(range(len(label_names))))
     run_dir.write(RunDir.CONFUSION_MATRIX, plots.confusion_matrix_png(matrix, label_names, "test"))
-    run_dir.write(RunDir.PREDICTIONS, predictions_csv(texts, y_true, probabilities, label_names, pairs))
     return scores.classification_scores(y_true, probabilities)
 
 
@@ -170,15 +176,14 @@ def predicted_texts(run_dir: RunDir) -> tuple[list[str], list[str] | None]:
     return [row["text"] for row in rows], pairs
 
 
-def predictions_csv(
-    texts, y_true, probabilities: np.ndarray, label_names: list[str], pairs=None, thresholds=None
-) -> str:
+def predictions_csv(scored: Scored) -> str:
     """text, [text_pair,] label, predicted, score: one row per example, in input order. Multi-label: the true and
     the predicted labels joined by commas (highest score first), and the predicted labels' scores likewise."""
+    texts, pairs, label_names, thresholds = scored.texts, scored.pairs, scored.label_names, scored.thresholds
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["text", *(["text_pair"] if pairs is not None else []), "label", "predicted", "score"])
-    for row, (text, truth, values) in enumerate(zip(texts, y_true, probabilities)):
+    for row, (text, truth, values) in enumerate(zip(texts, scored.labels, scored.probabilities)):
         first = [text, *([pairs[row]] if pairs is not None else [])]
         if thresholds is None:
             writer.writerow([*first, label_names[truth], label_names[values.argmax()], f"{values.max():.6f}"])
@@ -227,7 +232,8 @@ def evaluate_export(export_path: Path, data_file: str, data_options, output_dir:
     if multi_label and thresholds is None:
         thresholds = [0.5] * len(facts["label_names"])
     folder = RunDir.create(output_dir, None, f"evaluate-{facts.get('model_name', version.parent.name)}")
-    figures = write_reports(folder, split["label"], probabilities, facts["label_names"], texts, second, thresholds)
+    scored = Scored(texts, split["label"], probabilities, facts["label_names"], second, thresholds)
+    figures = write_reports(folder, scored)
     folder.write_json(
         RunDir.METRICS,
         {
