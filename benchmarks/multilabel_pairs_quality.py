@@ -20,8 +20,10 @@ splits with the same settings, each in a process of its own, one after another:
   ``--batch-size``, ``--learning-rate``, the seed (the Trainer side also seeds its new head); dropout
   as the checkpoint sets it; float32 on both sides (kerasft: ``train.mixed_precision=off``;
   ``--kerasft-overrides`` adds others, e.g. ``train.mixed_precision=auto``);
-- batches in a random order every epoch on both sides. kerasft buckets by length and then shuffles
-  the batches (kerasft.batching); the Trainer uses its default random sampler, not
+- batches in a random order every epoch on both sides. kerasft draws them as the recipe says: both
+  recipes draw them at random (``train.group_by_length=false``; kerasft's default buckets by length
+  and then shuffles the batches, kerasft.batching: ``--kerasft-overrides train.group_by_length=true``
+  measures it, as every MRPC round before 2026-12-01 did); the Trainer uses its default random sampler, not
   ``group_by_length``: its LengthGroupedSampler sorts each chunk of 50 batches longest first and
   does not shuffle them, so an epoch sweeps from long to short texts. On the GoEmotions-style data,
   where a text's length goes with its number of labels, the Trainer then ended near chance (micro

@@ -3,7 +3,9 @@ and the Trainer's (round 6, ../2026-11-30-mrpc-seeds-2/mrpc-seeds.json), seed by
 
     python benchmarks/results/2026-12-01-mrpc-pytorch-on-kerasft/compare.py pytorch-on-kerasft.json [more.json ...]
 
-Each file is one probe (its ``kerasft_overrides`` name it); only the seeds every probe has are compared.
+Each file is one probe (its ``kerasft_overrides`` name it); only the seeds every probe has are compared. A file
+written by benchmarks/multilabel_pairs_quality.py (it has ``settings``) adds its kerasft runs as one more probe:
+kerasft itself under those overrides (../2026-12-01-mrpc-kerasft-random-batches/).
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ def main() -> None:
     sides = {}
     for path in sys.argv[1:]:
         probe = json.loads(Path(path).read_text())
-        random = "train.group_by_length=false" in probe.get("kerasft_overrides", [])
+        benchmark = "settings" in probe
+        overrides = (probe["settings"] if benchmark else probe).get("kerasft_overrides", [])
+        random = "train.group_by_length=false" in overrides
+        if benchmark:
+            name = "kerasft, " + ("random batches" if random else "its own overrides")
+            sides[name] = {run["seed"]: run for run in probe["runs"] if run["side"] == "kerasft"}
+            continue
         name = "pytorch, kerasft's start, " + ("random batches" if random else "kerasft's batches")
         sides[name] = {run["seed"]: run for run in probe["runs"]}
     probes = list(sides)
