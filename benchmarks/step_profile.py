@@ -40,8 +40,9 @@ def median_seconds(function, repeats: int) -> float:
     return float(np.median(times))
 
 
-def op_times(trace_folder: Path, steps: int) -> dict[str, float]:
-    """Milliseconds per step of each op type in a TensorFlow profiler trace: its host events named ``name:Type``."""
+def op_event_times(trace_folder: Path, steps: int) -> dict[tuple[str, str], float]:
+    """Milliseconds per step of each op in a TensorFlow profiler trace, keyed by ``(op type, op name)``: its host
+    events named ``name:Type``."""
     import collections
 
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
@@ -55,7 +56,17 @@ def op_times(trace_folder: Path, steps: int) -> dict[str, float]:
             op_name, _, op_type = names.get(event.metadata_id, "").rpartition(":")
             # ops are "scope/name:Type"; the executor's own events ("ExecutorState::Process") are not ops
             if op_name and op_type and not op_type.startswith((" ", ":")) and "::" not in op_name + ":" + op_type:
-                milliseconds[op_type] += event.duration_ps / 1e9 / steps
+                milliseconds[(op_type, op_name)] += event.duration_ps / 1e9 / steps
+    return dict(milliseconds)
+
+
+def op_times(trace_folder: Path, steps: int) -> dict[str, float]:
+    """Milliseconds per step of each op type in a TensorFlow profiler trace, largest first."""
+    import collections
+
+    milliseconds = collections.Counter()
+    for (op_type, _), value in op_event_times(trace_folder, steps).items():
+        milliseconds[op_type] += value
     return dict(milliseconds.most_common())
 
 

@@ -12,6 +12,7 @@ there, and a custom gradient's ops take the scope they are built in.
 import collections
 import os
 import re
+import sys
 import tempfile
 from pathlib import Path
 
@@ -22,12 +23,14 @@ import tensorflow as tf  # noqa: E402
 
 tf.config.threading.set_inter_op_parallelism_threads(1)
 import tf_keras as keras  # noqa: E402
-from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
 
 from kerasft import model as models  # noqa: E402
 from kerasft import precision  # noqa: E402
 from kerasft.optimizer import Adam  # noqa: E402
 from kerasft.recipe import packaged_minilm  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from step_profile import op_event_times  # noqa: E402
 
 STEPS = 10
 keras.mixed_precision.set_global_policy("mixed_bfloat16")
@@ -49,15 +52,7 @@ with tempfile.TemporaryDirectory() as folder:
     for _ in range(STEPS):
         model.train_on_batch(features, labels)
     tf.profiler.experimental.stop()
-    space = xplane_pb2.XSpace()
-    space.ParseFromString(next(Path(folder).rglob("*.xplane.pb")).read_bytes())
-ms = collections.Counter()
-for plane in (plane for plane in space.planes if plane.name == "/host:CPU"):
-    names = {key: metadata.name for key, metadata in plane.event_metadata.items()}
-    for event in (event for line in plane.lines for event in line.events):
-        name, _, op_type = names.get(event.metadata_id, "").rpartition(":")
-        if name and op_type and not op_type.startswith((" ", ":")) and "::" not in name + ":" + op_type:
-            ms[(op_type, name)] += event.duration_ps / 1e9 / STEPS
+    ms = op_event_times(Path(folder), STEPS)
 
 
 def area(op_type: str, name: str) -> str:
