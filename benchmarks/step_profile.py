@@ -60,33 +60,38 @@ def op_event_times(trace_folder: Path, steps: int) -> dict[tuple[str, str], floa
     return dict(milliseconds)
 
 
-def op_times(trace_folder: Path, steps: int) -> dict[str, float]:
-    """Milliseconds per step of each op type in a TensorFlow profiler trace, largest first."""
+def times_by_type(event_times: dict[tuple[str, str], float]) -> dict[str, float]:
+    """`op_event_times` summed by op type, largest first."""
     import collections
 
     milliseconds = collections.Counter()
-    for (op_type, _), value in op_event_times(trace_folder, steps).items():
+    for (op_type, _), value in event_times.items():
         milliseconds[op_type] += value
     return dict(milliseconds.most_common())
 
 
-def print_op_times(model, features, labels, steps: int) -> None:
+def profile_steps(model, features, labels, steps: int) -> dict[tuple[str, str], float]:
+    """Each op's milliseconds per step (`op_event_times`) over ``steps`` training steps under TensorFlow's profiler."""
     import tempfile
 
     import tensorflow as tf
 
+    with tempfile.TemporaryDirectory() as folder:
+        tf.profiler.experimental.start(folder)
+        for _ in range(steps):
+            model.train_on_batch(features, labels)
+        tf.profiler.experimental.stop()
+        return op_event_times(Path(folder), steps)
+
+
+def print_op_times(model, features, labels, steps: int) -> None:
     for _ in range(3):  # warm-up at this shape
         model.train_on_batch(features, labels)
     started = time.perf_counter()
     for _ in range(steps):
         model.train_on_batch(features, labels)
     step_ms = 1000 * (time.perf_counter() - started) / steps
-    with tempfile.TemporaryDirectory() as folder:
-        tf.profiler.experimental.start(folder)
-        for _ in range(steps):
-            model.train_on_batch(features, labels)
-        tf.profiler.experimental.stop()
-        times = op_times(Path(folder), steps)
+    times = times_by_type(profile_steps(model, features, labels, steps))
     kernels = {op_type: ms for op_type, ms in times.items() if not op_type.startswith("__inference")}
     print(json.dumps({"step_ms": step_ms, "op_ms_per_step": kernels}, indent=1))
     print(f"step {step_ms:.0f} ms unprofiled; ops {sum(kernels.values()):.0f} ms per step:")

@@ -13,7 +13,6 @@ import collections
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -30,7 +29,7 @@ from kerasft.optimizer import Adam  # noqa: E402
 from kerasft.recipe import packaged_minilm  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from step_profile import op_event_times  # noqa: E402
+from step_profile import profile_steps  # noqa: E402
 
 STEPS = 10
 keras.mixed_precision.set_global_policy("mixed_bfloat16")
@@ -47,12 +46,7 @@ features = {
 labels = tf.constant(rng.integers(0, 6, 32))
 for _ in range(3):
     model.train_on_batch(features, labels)
-with tempfile.TemporaryDirectory() as folder:
-    tf.profiler.experimental.start(folder)
-    for _ in range(STEPS):
-        model.train_on_batch(features, labels)
-    tf.profiler.experimental.stop()
-    ms = op_event_times(Path(folder), STEPS)
+ms = profile_steps(model, features, labels, STEPS)
 
 
 def area(op_type: str, name: str) -> str:
