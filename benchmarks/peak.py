@@ -13,26 +13,15 @@ import argparse
 import json
 import os
 import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def matmul_gflops(size: int, dtype: str, repeats: int) -> float:
     """Median GFLOP/s of ``size`` x ``size`` matmuls in ``dtype``."""
-    import tensorflow as tf
+    from kerasft.precision import matmul_seconds  # what train.mixed_precision=auto times, at a smaller size
 
-    first = tf.random.stateless_normal([size, size], seed=[1, 2], dtype=tf.float32)
-    second = tf.random.stateless_normal([size, size], seed=[3, 4], dtype=tf.float32)
-    first, second = tf.cast(first, dtype), tf.cast(second, dtype)
-    multiply = tf.function(lambda a, b: tf.linalg.matmul(a, b))
-    multiply(first, second).numpy()  # trace and warm up
-    seconds = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        multiply(first, second).numpy()
-        seconds.append(time.perf_counter() - started)
-    return 2 * size**3 / statistics.median(seconds) / 1e9
+    return 2 * size**3 / statistics.median(matmul_seconds(size, dtype, repeats)) / 1e9
 
 
 def measure(size: int = 2048, repeats: int = 20) -> dict:

@@ -32,7 +32,8 @@ model. Contenders:
 padding: ``training_gflop``) over its train time, and ``share_of_bf16_peak`` divides it by this CPU's
 bfloat16 matmul peak, measured first (benchmarks/peak.py).
 
-Lever variants (not run unless named in ``--contenders``): ``kerasft-float32``, ``kerasft-xla``
+Lever variants (not run unless named in ``--contenders``): ``kerasft-float32`` and ``kerasft-bfloat16`` (the
+two policies ``train.mixed_precision=auto`` chooses between on a CPU, set outright), ``kerasft-xla``
 (XLA with batches padded to multiples of 32), ``kerasft-spe`` (``steps_per_execution=8``), ``kerasft-random``
 (random batches instead of length buckets), ``kerasft-threads1`` (1 intra-op thread, 2 inter-op), and one
 each undoing one choice of kerasft.optimizer, kerasft.model, kerasft.session or kerasft.batching: ``kerasft-new-adam``
@@ -87,6 +88,7 @@ REQUIRED = [
 ]
 VARIANTS = [
     "kerasft-float32",
+    "kerasft-bfloat16",
     "kerasft-xla",
     "kerasft-spe",
     "kerasft-random",
@@ -286,7 +288,7 @@ def run_kerasft(name: str, data_file: str, checkpoint: str, batch_size: int, row
             learning_rate=LEARNING_RATE,
             seed=SEED,
             lazy_adam=name == "kerasft-lazy-adam",
-            mixed_precision="off" if name == "kerasft-float32" else "auto",
+            mixed_precision={"kerasft-float32": "off", "kerasft-bfloat16": "mixed_bfloat16"}.get(name, "auto"),
             jit_compile="on" if name == "kerasft-xla" else "auto",
         ),
     )

@@ -1,12 +1,14 @@
 """Precision and compilation: Keras mixed precision and XLA, chosen per device kind.
 
 ``train.mixed_precision``: ``auto`` (the default), ``off``, ``mixed_float16`` or ``mixed_bfloat16``.
-``auto`` means ``mixed_float16`` on GPUs, ``mixed_bfloat16`` on TPUs and on CPUs that compute
-bfloat16 natively (avx512_bf16 or amx_bf16 in /proc/cpuinfo), float32 on other CPUs. On this
-project's reference CPU (2 cores with avx512_bf16) ``mixed_bfloat16`` trained
-all-MiniLM-L6-v2 1.3-1.4x faster at batch 16-32 and 64-128 tokens, 1.08x at batch 8 and 32
-tokens (``benchmarks/precision.py``; numbers in docs/distributed.md). Variables stay float32
-and the logits are computed in float32 (`keep_logits_float32`).
+``auto`` means ``mixed_float16`` on GPUs, ``mixed_bfloat16`` on TPUs, and on CPUs ``mixed_bfloat16``
+where bfloat16 is both native (avx512_bf16 or amx_bf16 in /proc/cpuinfo) and measured faster:
+a bfloat16 matmul at least `BFLOAT16_MIN_SPEEDUP` times float32's, timed when the run starts
+(`bfloat16_matmul_speedup`, about half a second); float32 elsewhere. The flags alone do not tell:
+on a Xeon whose hypervisor hides AMX, bfloat16 matmuls ran at 0.55-0.73x float32's and mixed_bfloat16
+trained slower, while on an AMD EPYC with avx512_bf16 (1.95x) it trained 1.3-1.4x faster
+(``benchmarks/precision.py``; numbers in docs/distributed.md). A resumed run keeps the precision it
+started with. Variables stay float32 and the logits are computed in float32 (`keep_logits_float32`).
 
 ``train.jit_compile``: ``auto`` (the default), ``on`` or ``off``. ``auto`` means XLA on GPUs and
 TPUs and off on CPUs, where it measured 1.2-1.9x slower at those sizes (only tiny batches gained)
@@ -24,6 +26,7 @@ The policy is global in Keras and must be set before the model is built::
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,14 +48,54 @@ def cpu_supports_bfloat16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
+# auto trains a CPU run in mixed_bfloat16 only where bfloat16 matmuls measure at least this many times float32's.
+# Measured at size 2048 (benchmarks/peak.py): 1.95x on an AMD EPYC and 4.2x on a Xeon with AMX, where
+# mixed_bfloat16 trained faster (1.3-1.4x on the EPYC); 0.55-0.73x on a Xeon whose hypervisor hides AMX, where it
+# trained slower (BENCHMARKS.md, speed round 6). The margin above 1 keeps a noisy measurement from flipping the
+# choice between runs on the same machine.
+BFLOAT16_MIN_SPEEDUP = 1.25
+
+
+def matmul_seconds(size: int, dtype: str, repeats: int) -> list[float]:
+    """The seconds of ``repeats`` ``size`` x ``size`` matmuls in ``dtype`` ("float32", "bfloat16") on TensorFlow's
+    default device and threads, after one call that traces and warms up."""
+    import tensorflow as tf
+
+    first = tf.cast(tf.random.stateless_normal([size, size], seed=[1, 2]), dtype)
+    second = tf.cast(tf.random.stateless_normal([size, size], seed=[3, 4]), dtype)
+    multiply = tf.function(tf.linalg.matmul)
+    multiply(first, second).numpy()
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        multiply(first, second).numpy()
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def bfloat16_matmul_speedup(size: int = 1024, repeats: int = 9) -> float:
+    """How many times faster this CPU multiplies ``size`` x ``size`` matrices in bfloat16 than in float32.
+
+    The CPU's flags say whether bfloat16 instructions exist, not whether oneDNN's bfloat16 kernels beat its
+    float32 ones here; this does, in about half a second on 2 cores. The fastest call of each dtype is compared:
+    another process on a shared machine only ever slows a call down::
+
+        bfloat16_matmul_speedup()   # 0.5-0.75 on a 2-core Xeon whose hypervisor hides AMX (BENCHMARKS.md)
+    """
+    return min(matmul_seconds(size, "float32", repeats)) / min(matmul_seconds(size, "bfloat16", repeats))
+
+
 @dataclass(frozen=True)
 class Precision:
-    """A run's compute dtype policy and XLA setting, and why (``notes``: warnings worth printing)."""
+    """A run's compute dtype policy and XLA setting, and why (``notes``: warnings worth printing; ``reason``: how
+    ``auto`` chose on a CPU, ``bfloat16_speedup``: what it measured)."""
 
     policy: str  # a Keras dtype policy: float32, mixed_float16, mixed_bfloat16
     jit_compile: bool
     device_kind: str  # CPU, GPU or TPU: what the replicas run on
     notes: tuple[str, ...] = field(default=())
+    reason: str | None = None
+    bfloat16_speedup: float | None = None
 
     @contextlib.contextmanager
     def applied(self):
@@ -66,14 +109,26 @@ class Precision:
             keras.mixed_precision.set_global_policy("float32")
 
 
-def choose(train_config, kind: str) -> Precision:
+def choose(
+    train_config, kind: str, measure: bool = True, started_in: tuple[str, float | None] | None = None
+) -> Precision:
     """The run's precision policy and XLA setting, from the recipe and the kind of device (CPU, GPU, TPU) the
-    replicas run on."""
+    replicas run on.
+
+    ``measure=False`` makes ``auto`` on a CPU follow its flags alone: the workers of a multi-worker run could
+    measure different speedups, and must agree. ``started_in``: the policy a resumed run started with and the
+    speedup measured then, which ``auto`` keeps (a measurement now could differ, and the run must go on in the
+    dtype it trained in).
+    """
     requested = train_config.mixed_precision
-    if requested == "auto":
-        policy = {"GPU": "mixed_float16", "TPU": "mixed_bfloat16"}.get(kind) or (
-            "mixed_bfloat16" if cpu_supports_bfloat16() else "float32"
-        )
+    reason, speedup = None, None
+    if requested == "auto" and started_in:
+        policy, speedup = started_in
+        reason = f"{policy}, as when the run started"
+    elif requested == "auto":
+        policy = {"GPU": "mixed_float16", "TPU": "mixed_bfloat16"}.get(kind)
+        if policy is None:
+            policy, reason, speedup = _auto_cpu_policy(measure)
     elif requested == "off":
         policy = "float32"
     else:
@@ -85,7 +140,23 @@ def choose(train_config, kind: str) -> Precision:
         notes.append("mixed_float16 on a CPU is emulated and slow; mixed_bfloat16 or off suit CPUs")
     jit = train_config.jit_compile
     jit_compile = kind in ("GPU", "TPU") if jit == "auto" else jit == "on"
-    return Precision(policy, jit_compile, kind, tuple(notes))
+    return Precision(policy, jit_compile, kind, tuple(notes), reason, speedup)
+
+
+def _auto_cpu_policy(measure: bool) -> tuple[str, str | None, float | None]:
+    """``auto``'s policy on a CPU, the line saying why, and the bfloat16 speedup it measured (None if it did not)."""
+    if not cpu_supports_bfloat16():
+        return "float32", None, None
+    if not measure:
+        return "mixed_bfloat16", "a multi-worker run follows the CPU flags (avx512_bf16/amx_bf16), unmeasured", None
+    speedup = round(bfloat16_matmul_speedup(), 2)
+    policy = "mixed_bfloat16" if speedup >= BFLOAT16_MIN_SPEEDUP else "float32"
+    return (
+        policy,
+        f"bfloat16 matmuls measured {speedup:.2f}x float32's on this CPU (mixed_bfloat16 from "
+        f"{BFLOAT16_MIN_SPEEDUP:.2f}x): {policy}; train.mixed_precision=mixed_bfloat16 or off sets it",
+        speedup,
+    )
 
 
 def keep_logits_float32(model) -> None:

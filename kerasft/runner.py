@@ -58,7 +58,7 @@ def resume_run(path: Path, strategy_name: str | None = None) -> RunDir | None:
     """Continues the unfinished run in ``path`` from its last backup, with the recipe stored in it."""
     run_dir = RunDir.existing(path, "--resume")
     recipe, manifest = run_dir.recipe("--resume")
-    session = Session(recipe, strategy_name)
+    session = Session.resumed(recipe, manifest, strategy_name)
     if session.chief:
         run_dir.check_resumable()
     session.prepare()

@@ -53,6 +53,16 @@ class Session:
         self.requested = recipe
         self.model_files = model_files
         self.weights = weights
+        # a resumed run's precision policy and measured bfloat16 speedup, which train.mixed_precision=auto keeps
+        self.started_in: tuple[str, float | None] | None = None
+
+    @classmethod
+    def resumed(cls, recipe: Recipe, manifest: dict, strategy_name: str | None = None) -> Session:
+        """The session of a run continued with ``--resume``: its stored recipe, in the precision it started in."""
+        session = cls(recipe, strategy_name)
+        if manifest.get("mixed_precision"):
+            session.started_in = (manifest["mixed_precision"], manifest.get("bfloat16_matmul_speedup"))
+        return session
 
     @classmethod
     def of_run(cls, recipe: Recipe, model_files: Path, weights: str) -> Session:
@@ -80,7 +90,8 @@ class Session:
 
     @cached_property
     def precision(self) -> precisions.Precision:
-        return precisions.choose(self.requested.train, strategies.device_kind(self.strategy))
+        kind = strategies.device_kind(self.strategy)
+        return precisions.choose(self.requested.train, kind, measure=self.workers == 1, started_in=self.started_in)
 
     @cached_property
     def learning_rate(self) -> float:
@@ -267,6 +278,7 @@ class Session:
             *self.precision.notes,
             *([self.graph_tokenizer[1]] if self.graph_tokenizer[1] else []),
         ]
+        lines += [f"kerasft: precision: {self.precision.reason}"] if self.precision.reason else []
         lines += [f"kerasft: {line}" for line in self.optimization.summary()]
         lines += [
             f"kerasft: {line}" for line in weighting.summary(self.label_weights, self.label_names, self.multi_label)
@@ -284,6 +296,7 @@ class Session:
             "optimizer": type(optimizer).__name__,
             "mixed_precision": self.precision.policy,
             "jit_compile": self.precision.jit_compile,
+            "bfloat16_matmul_speedup": self.precision.bfloat16_speedup,
             "device_request": strategies.requested_devices(),
             "cluster": cluster.manifest() if (cluster := clusters.applied()) else None,
         }

@@ -231,22 +231,45 @@ def test_the_input_order_is_seeded_per_epoch_and_a_resumed_plan_continues_it():
     assert Plan(examples=21, global_batch=4, shuffle=False).indices(5).tolist() == [20]
 
 
-def test_mixed_precision_auto_follows_the_cpu_and_logits_stay_float32(tmp_path, tiny_checkpoint, monkeypatch):
+def test_auto_precision_follows_the_cpus_flags_and_measured_speed_and_logits_stay_float32(
+    tmp_path, tiny_checkpoint, monkeypatch
+):
     import tensorflow as tf
     import tf_keras as keras
 
     from kerasft import precision
     from kerasft.model import build_classifier
-    from kerasft.recipe import TrainConfig
+    from kerasft.recipe import Recipe, TrainConfig
+    from kerasft.session import Session
     from kerasft.strategy import device_kind
 
     kind = device_kind(tf.distribute.get_strategy())
     assert kind == "CPU"
-    for native, policy in ((False, "float32"), (True, "mixed_bfloat16")):
+    measured = []
+
+    def speedup(value):
+        measured.append(value)
+        return value
+
+    # auto: bfloat16 where the flags have it and a matmul measures fast enough; no measuring without the flags
+    cases = ((False, 9.0, "float32"), (True, 1.9, "mixed_bfloat16"), (True, 0.73, "float32"))
+    for native, matmul_speedup, policy in cases:
         monkeypatch.setattr(precision, "cpu_supports_bfloat16", lambda native=native: native)
-        assert precision.choose(TrainConfig(), kind) == precision.Precision(
-            policy, jit_compile=False, device_kind="CPU", notes=()
-        )
+        monkeypatch.setattr(precision, "bfloat16_matmul_speedup", lambda value=matmul_speedup: speedup(value))
+        chosen = precision.choose(TrainConfig(), kind)
+        assert (chosen.policy, chosen.jit_compile, chosen.notes) == (policy, False, ())
+        assert chosen.bfloat16_speedup == (matmul_speedup if native else None)
+        assert native == (f"measured {matmul_speedup:.2f}x" in (chosen.reason or ""))
+    assert measured == [1.9, 0.73]
+    # the workers of a multi-worker run follow the flags; a resumed run keeps what it started in
+    assert precision.choose(TrainConfig(), kind, measure=False).policy == "mixed_bfloat16"
+    assert precision.choose(TrainConfig(), kind, started_in=("float32", 0.73)).policy == "float32"
+    requested = TrainConfig(mixed_precision="mixed_bfloat16")
+    assert precision.choose(requested, kind, started_in=("float32", 0.7)).policy == "mixed_bfloat16"
+    assert measured == [1.9, 0.73]
+    resumed = Session.resumed(Recipe(), {"mixed_precision": "mixed_bfloat16", "bfloat16_matmul_speedup": 1.9})
+    assert (resumed.precision.policy, resumed.precision.bfloat16_speedup) == ("mixed_bfloat16", 1.9)
+    assert measured == [1.9, 0.73]  # kept from the manifest, not measured again
     assert precision.choose(TrainConfig(mixed_precision="off", jit_compile="on"), kind).jit_compile is True
     monkeypatch.setattr(precision, "cpu_supports_bfloat16", lambda: False)
     assert "emulated" in precision.choose(TrainConfig(mixed_precision="mixed_bfloat16"), kind).notes[0]
@@ -258,6 +281,7 @@ def test_mixed_precision_auto_follows_the_cpu_and_logits_stay_float32(tmp_path, 
         assert model(model.dummy_inputs).logits.dtype == tf.float32
         assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
     assert keras.mixed_precision.global_policy().name == "float32"  # evaluation and export copies are built in float32
+    assert 0 < precision.bfloat16_matmul_speedup(size=64, repeats=3) < 100
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
     assert not precision.cpu_supports_bfloat16(cpuinfo)
