@@ -5,7 +5,7 @@
 where bfloat16 is both native (avx512_bf16 or amx_bf16 in /proc/cpuinfo) and measured faster:
 a bfloat16 matmul at least `BFLOAT16_MIN_SPEEDUP` times float32's, timed when the run starts
 (`bfloat16_matmul_speedup`, about half a second); float32 elsewhere. The flags alone do not tell:
-on a Xeon whose hypervisor hides AMX, bfloat16 matmuls ran at 0.55-0.73x float32's and mixed_bfloat16
+on a Xeon whose hypervisor hides AMX, bfloat16 matmuls ran at 0.54-0.84x float32's and mixed_bfloat16
 trained slower, while on an AMD EPYC with avx512_bf16 (1.95x) it trained 1.3-1.4x faster
 (``benchmarks/precision.py``; numbers in docs/distributed.md). A resumed run keeps the precision it
 started with. Variables stay float32 and the logits are computed in float32 (`keep_logits_float32`).
@@ -50,7 +50,7 @@ def cpu_supports_bfloat16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
 
 # auto trains a CPU run in mixed_bfloat16 only where bfloat16 matmuls measure at least this many times float32's.
 # Measured at size 2048 (benchmarks/peak.py): 1.95x on an AMD EPYC and 4.2x on a Xeon with AMX, where
-# mixed_bfloat16 trained faster (1.3-1.4x on the EPYC); 0.55-0.73x on a Xeon whose hypervisor hides AMX, where it
+# mixed_bfloat16 trained faster (1.3-1.4x on the EPYC); 0.54-0.73x on a Xeon whose hypervisor hides AMX, where it
 # trained slower (BENCHMARKS.md, speed round 6). The margin above 1 keeps a noisy measurement from flipping the
 # choice between runs on the same machine.
 BFLOAT16_MIN_SPEEDUP = 1.25
@@ -80,7 +80,7 @@ def bfloat16_matmul_speedup(size: int = 1024, repeats: int = 9) -> float:
     float32 ones here; this does, in about half a second on 2 cores. The fastest call of each dtype is compared:
     another process on a shared machine only ever slows a call down::
 
-        bfloat16_matmul_speedup()   # 0.5-0.75 on a 2-core Xeon whose hypervisor hides AMX (BENCHMARKS.md)
+        bfloat16_matmul_speedup()   # 0.62-0.84 on a 2-core Xeon whose hypervisor hides AMX (BENCHMARKS.md)
     """
     return min(matmul_seconds(size, "float32", repeats)) / min(matmul_seconds(size, "bfloat16", repeats))
 
