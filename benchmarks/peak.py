@@ -4,7 +4,9 @@
 
 A square matmul of ``--size`` in each dtype, on all cores (TensorFlow's default threads, as training
 uses them), timed after a warm-up; GFLOP/s = 2 * size^3 / the median call's seconds. oneDNN computes
-bfloat16 natively on CPUs with AVX512-BF16 or AMX; elsewhere it is emulated and slower than float32.
+bfloat16 natively on CPUs with AVX512-BF16 or AMX; elsewhere it is emulated and slower than float32. Native is
+not always faster: on a Xeon whose hypervisor hides AMX, bfloat16 ran at 0.54-0.73x float32 (BENCHMARKS.md, speed
+round 6).
 """
 
 from __future__ import annotations
